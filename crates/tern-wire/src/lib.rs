@@ -1,0 +1,34 @@
+//! tern-wire: the XML stream layer of XMPP (RFC 6120 §4 "XML Streams").
+//!
+//! This crate does no I/O. It turns the bytes of an XML stream into
+//! [`StreamEvent`]s ([`StreamFramer`], RFC 6120 §4.2-§4.4), enforcing the
+//! restricted XML profile of RFC 6120 §11 and the resource limits of
+//! RFC 6120 §13.12 ([`Limits`]), and serializes elements and stream headers
+//! for sending ([`to_string`], [`stream_header`]).
+//!
+//! The parsing core (namespace-resolving element assembly in `tree`, byte
+//! metering in `meter`) is transport independent so that the RFC 7395
+//! WebSocket and XEP-0124/0206 BOSH framers can be built beside
+//! [`StreamFramer`].
+
+mod error;
+mod framer;
+mod limits;
+mod meter;
+mod serialize;
+mod tree;
+
+pub use error::FramerError;
+pub use framer::{StreamEvent, StreamFramer, StreamHeader};
+pub use limits::{Limits, MAX_TOKEN_BYTES};
+pub use serialize::{stream_header, to_string, to_string_in_stream, write_element};
+
+/// The end tag that closes a stream (RFC 6120 §4.4).
+pub const STREAM_CLOSE: &str = "</stream:stream>";
+/// Namespace of the stream root and of `<stream:features/>`,
+/// `<stream:error/>` (RFC 6120 §4.8.1).
+pub const NS_STREAMS: &str = "http://etherx.jabber.org/streams";
+/// Content namespace of client-to-server streams (RFC 6120 §4.8.3).
+pub const NS_CLIENT: &str = "jabber:client";
+/// Content namespace of server-to-server streams (RFC 6120 §4.8.3).
+pub const NS_SERVER: &str = "jabber:server";

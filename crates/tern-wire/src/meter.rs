@@ -1,0 +1,196 @@
+//! Byte-metered incremental parsing of one XML stream (RFC 6120 §4.2: the
+//! stream is a single XML document received in arbitrary pieces), with the
+//! stanza size limit of RFC 6120 §13.12 enforced while bytes arrive.
+//!
+//! # Accounting
+//!
+//! rxml attributes every consumed byte to exactly one event (its
+//! `EventMetrics`), so `consumed - committed` is the number of bytes the
+//! lexer holds for an event that is not complete yet. A *unit* is the
+//! stream header (prolog + root start tag) or one top-level element; its
+//! size so far is `consumed - unit_base`, where `unit_base` is moved to
+//! `committed` at every unit boundary (end of header, end of a top-level
+//! element, whitespace between top-level elements).
+//!
+//! The parser is never handed more than `limit + 1 - (consumed - unit_base)`
+//! bytes, so a unit can exceed the limit by at most one byte before it is
+//! rejected, whatever the split of the input: memory stays bounded and the
+//! outcome does not depend on how the bytes were chunked.
+//!
+//! Directly under the root, rxml's text buffering is switched off, so
+//! whitespace keepalives are reported (and forgotten) immediately instead of
+//! accumulating in the lexer.
+
+use rxml::error::EndOrError;
+use rxml::parser::CommentMode;
+use rxml::{Options, Parse, RawParser, WithOptions};
+
+use crate::error::{FramerError, from_rxml};
+use crate::limits::Limits;
+use crate::tree::{Assembler, Output, is_xml_whitespace};
+
+/// Incremental, metered parser producing [`Output`]s.
+pub(crate) struct Meter {
+    parser: RawParser,
+    tree: Assembler,
+    limit: u64,
+    /// bytes consumed by the parser since construction
+    consumed: u64,
+    /// bytes attributed to events returned by the parser
+    committed: u64,
+    /// `consumed` offset at which the current unit started
+    unit_base: u64,
+    /// `consumed` offset just after the last non-whitespace byte
+    last_nonws_end: u64,
+    /// the root start tag is complete (container mode)
+    opened: bool,
+    /// the document is complete
+    done: bool,
+    text_buffering: bool,
+}
+
+impl Meter {
+    /// `container`: see [`Assembler::new`].
+    pub(crate) fn new(limits: Limits, container: bool) -> Self {
+        let options = Options {
+            max_token_length: limits.token_bytes(),
+            comments: CommentMode::Reject,
+            ..Options::default()
+        };
+        let limit = u64::try_from(limits.max_stanza_bytes).unwrap_or(u64::MAX);
+        Self {
+            parser: <RawParser as WithOptions>::with_options(options),
+            tree: Assembler::new(limits, container),
+            limit,
+            consumed: 0,
+            committed: 0,
+            unit_base: 0,
+            last_nonws_end: 0,
+            opened: false,
+            done: false,
+            text_buffering: true,
+        }
+    }
+
+    /// Bytes of the unit in progress (committed to its events or held by
+    /// the lexer).
+    pub(crate) fn buffered(&self) -> usize {
+        if self.done {
+            return 0;
+        }
+        usize::try_from(self.consumed - self.unit_base).unwrap_or(usize::MAX)
+    }
+
+    /// Whether the document is complete (the root end tag was seen).
+    pub(crate) fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Whether input ended in the middle of markup: some non-whitespace
+    /// byte was received since the last unit boundary.
+    pub(crate) fn is_mid_element(&self) -> bool {
+        !self.done && self.last_nonws_end > self.unit_base
+    }
+
+    fn check_size(&self) -> Result<(), FramerError> {
+        if self.done || self.consumed - self.unit_base <= self.limit {
+            return Ok(());
+        }
+        Err(self.too_large())
+    }
+
+    fn too_large(&self) -> FramerError {
+        let what = if self.opened {
+            "stanza"
+        } else {
+            "stream header"
+        };
+        FramerError::PolicyViolation(format!("{what} larger than {} bytes", self.limit))
+    }
+
+    /// Parse `input` completely, handing every completed output to `sink`.
+    /// Stops at the first error; the caller must not feed more afterwards.
+    pub(crate) fn feed(
+        &mut self,
+        mut input: &[u8],
+        mut sink: impl FnMut(Output),
+    ) -> Result<(), FramerError> {
+        loop {
+            let take = if self.done {
+                input.len()
+            } else {
+                let allowed = (self.limit + 1).saturating_sub(self.consumed - self.unit_base);
+                usize::try_from(allowed).map_or(input.len(), |a| a.min(input.len()))
+            };
+            let mut slice = &input[..take];
+            let result = self.parser.parse(&mut slice, false);
+            let used = take - slice.len();
+            if let Some(pos) = input[..used].iter().rposition(|&b| !is_xml_whitespace(b)) {
+                self.last_nonws_end = self.consumed + pos as u64 + 1;
+            }
+            self.consumed += used as u64;
+            input = &input[used..];
+            match result {
+                Ok(Some(ev)) => {
+                    self.committed += ev.metrics().len() as u64;
+                    let out = self.tree.process(ev)?;
+                    self.after_event(out, &mut sink)?;
+                    self.check_size()?;
+                }
+                Ok(None) => return Ok(()),
+                Err(EndOrError::NeedMoreData) => {
+                    self.check_size()?;
+                    if input.is_empty() {
+                        return Ok(());
+                    }
+                    if used == 0 {
+                        return Err(FramerError::NotWellFormed(
+                            "parser made no progress".to_owned(),
+                        ));
+                    }
+                }
+                Err(EndOrError::Error(e)) => return Err(from_rxml(e)),
+            }
+        }
+    }
+
+    /// Account for a completed output and pass it on. A completed unit is
+    /// checked against the limit by its exact size before `unit_base` moves.
+    fn after_event(
+        &mut self,
+        out: Output,
+        sink: &mut impl FnMut(Output),
+    ) -> Result<(), FramerError> {
+        if matches!(out, Output::RootOpen(_) | Output::Unit(_))
+            && self.committed - self.unit_base > self.limit
+        {
+            return Err(self.too_large());
+        }
+        match out {
+            Output::Nothing => {}
+            Output::RootWhitespace => self.unit_base = self.committed,
+            Output::RootOpen(info) => {
+                self.opened = true;
+                self.unit_base = self.committed;
+                sink(Output::RootOpen(info));
+            }
+            Output::Unit(el) => {
+                self.unit_base = self.committed;
+                if !self.tree.is_container() {
+                    self.done = true;
+                }
+                sink(Output::Unit(el));
+            }
+            Output::RootClose => {
+                self.done = true;
+                sink(Output::RootClose);
+            }
+        }
+        let buffering = !self.tree.at_root_level();
+        if buffering != self.text_buffering {
+            self.parser.set_text_buffering(buffering);
+            self.text_buffering = buffering;
+        }
+        Ok(())
+    }
+}

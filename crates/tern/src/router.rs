@@ -1,0 +1,187 @@
+//! The router (../shared/DESIGN.md): every stanza bound for a local account goes through
+//! here. It knows the local sessions of each account, their availability and priority
+//! (RFC 6121 §4 presence, §8.5 delivery rules), and hands stanzas to session tasks.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use jid::{BareJid, FullJid, Jid};
+use minidom::Element;
+use tern_core::StreamError;
+use tern_core::routing::ResourceInfo;
+use tokio::sync::mpsc;
+
+/// Capacity of a session's inbox. A session that falls this far behind is kicked rather
+/// than allowed to hold unbounded memory; what could not be delivered goes offline.
+pub const INBOX_CAPACITY: usize = 1024;
+
+/// A message to a session task.
+#[derive(Debug)]
+pub enum SessionMsg {
+    /// Deliver this stanza to the client.
+    Stanza(Element),
+    /// End the session with this stream error (conflict on resource replacement, shutdown).
+    Kick(StreamError),
+    /// XEP-0198: a new connection asks to resume this session.
+    Resume(Box<crate::c2s::resume::ResumeRequest>),
+}
+
+/// The sending side of a session's inbox.
+#[derive(Clone, Debug)]
+pub struct SessionHandle {
+    /// Unique per session task, to tell a replaced session from its successor.
+    pub id: u64,
+    pub tx: mpsc::Sender<SessionMsg>,
+}
+
+impl SessionHandle {
+    /// Queue a message; false when the session is gone or hopelessly behind.
+    pub fn send(&self, msg: SessionMsg) -> bool {
+        self.tx.try_send(msg).is_ok()
+    }
+}
+
+/// Router-side state of one bound resource.
+#[derive(Clone, Debug)]
+pub struct Resource {
+    pub jid: FullJid,
+    pub handle: SessionHandle,
+    /// Last broadcast available presence (RFC 6121 §4.2); None until initial presence.
+    pub presence: Option<Element>,
+    pub priority: i8,
+    /// Requested the roster: receives roster pushes and subscription requests (§2.1.6).
+    pub interested: bool,
+    /// XEP-0280 carbons enabled.
+    pub carbons: bool,
+}
+
+impl Resource {
+    pub fn available(&self) -> bool {
+        self.presence.is_some()
+    }
+}
+
+/// Local sessions by account.
+#[derive(Default)]
+pub struct Router {
+    accounts: RwLock<HashMap<BareJid, Vec<Resource>>>,
+}
+
+impl Router {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Bind `jid` to `handle`; returns the session it replaces, if any (RFC 6120 §7.7.2.2:
+    /// the new session wins and the old one gets `conflict`).
+    pub fn bind(&self, jid: &FullJid, handle: SessionHandle) -> Option<SessionHandle> {
+        let mut map = self.accounts.write().unwrap_or_else(|e| e.into_inner());
+        let list = map.entry(jid.to_bare()).or_default();
+        let new = Resource { jid: jid.clone(), handle, presence: None, priority: 0, interested: false, carbons: false };
+        match list.iter_mut().find(|r| r.jid == *jid) {
+            Some(slot) => Some(std::mem::replace(slot, new).handle),
+            None => {
+                list.push(new);
+                None
+            }
+        }
+    }
+
+    /// Remove `jid` if it is still held by session `id`.
+    pub fn unbind(&self, jid: &FullJid, id: u64) -> bool {
+        let mut map = self.accounts.write().unwrap_or_else(|e| e.into_inner());
+        let bare = jid.to_bare();
+        let Some(list) = map.get_mut(&bare) else { return false };
+        let before = list.len();
+        list.retain(|r| !(r.jid == *jid && r.handle.id == id));
+        let removed = list.len() != before;
+        if list.is_empty() {
+            map.remove(&bare);
+        }
+        removed
+    }
+
+    /// Update one resource's router state.
+    pub fn update(&self, jid: &FullJid, f: impl FnOnce(&mut Resource)) {
+        let mut map = self.accounts.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = map.get_mut(&jid.to_bare()).and_then(|l| l.iter_mut().find(|r| r.jid == *jid)) {
+            f(r);
+        }
+    }
+
+    /// A snapshot of an account's resources.
+    pub fn resources(&self, bare: &BareJid) -> Vec<Resource> {
+        let map = self.accounts.read().unwrap_or_else(|e| e.into_inner());
+        map.get(bare).cloned().unwrap_or_default()
+    }
+
+    /// One resource, if bound.
+    pub fn resource(&self, jid: &FullJid) -> Option<Resource> {
+        let map = self.accounts.read().unwrap_or_else(|e| e.into_inner());
+        map.get(&jid.to_bare()).and_then(|l| l.iter().find(|r| r.jid == *jid).cloned())
+    }
+
+    /// Number of bound resources across all accounts.
+    pub fn session_count(&self) -> usize {
+        let map = self.accounts.read().unwrap_or_else(|e| e.into_inner());
+        map.values().map(Vec::len).sum()
+    }
+
+    /// Every bound session (for shutdown).
+    pub fn all_handles(&self) -> Vec<SessionHandle> {
+        let map = self.accounts.read().unwrap_or_else(|e| e.into_inner());
+        map.values().flatten().map(|r| r.handle.clone()).collect()
+    }
+}
+
+/// The view the pure routing rules need.
+pub fn resource_infos(rs: &[Resource]) -> Vec<ResourceInfo<'_>> {
+    rs.iter()
+        .map(|r| ResourceInfo { resource: r.jid.resource().as_str(), priority: r.priority, available: r.available() })
+        .collect()
+}
+
+/// Send a stanza to one resource with `to` rewritten to it; false if the inbox refused it.
+pub fn deliver_to(r: &Resource, mut stanza: Element, rewrite_to: bool) -> bool {
+    if rewrite_to {
+        tern_core::xml::set_attr(&mut stanza, "to", r.jid.as_str());
+    }
+    r.handle.send(SessionMsg::Stanza(stanza))
+}
+
+/// Parse a JID attribute value.
+pub fn jid_of(s: Option<&str>) -> Option<Jid> {
+    s.and_then(|s| Jid::new(s).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handle(id: u64) -> (SessionHandle, mpsc::Receiver<SessionMsg>) {
+        let (tx, rx) = mpsc::channel(4);
+        (SessionHandle { id, tx }, rx)
+    }
+
+    #[test]
+    fn bind_replaces_same_full_jid() {
+        let r = Router::new();
+        let jid = FullJid::new("a@x/r").expect("jid");
+        let (h1, _rx1) = handle(1);
+        let (h2, _rx2) = handle(2);
+        assert!(r.bind(&jid, h1).is_none());
+        assert_eq!(r.bind(&jid, h2).map(|h| h.id), Some(1));
+        assert!(!r.unbind(&jid, 1), "the replaced session can't unbind its successor");
+        assert_eq!(r.session_count(), 1);
+        assert!(r.unbind(&jid, 2));
+        assert_eq!(r.session_count(), 0);
+    }
+
+    #[test]
+    fn full_inbox_refuses() {
+        let (tx, _rx) = mpsc::channel(1);
+        let h = SessionHandle { id: 1, tx };
+        assert!(h.send(SessionMsg::Stanza(Element::bare("message", "jabber:client"))));
+        assert!(!h.send(SessionMsg::Stanza(Element::bare("message", "jabber:client"))));
+    }
+}

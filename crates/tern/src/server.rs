@@ -1,0 +1,121 @@
+//! Shared state of a running node: configuration, storage, the router, certificates and the
+//! table of resumable sessions (../shared/DESIGN.md "One session core").
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use jid::{BareJid, Jid};
+use tern_core::VhostPolicy;
+use tern_store::Store;
+
+use crate::c2s::throttle::AuthThrottle;
+use crate::config::{Config, Registration};
+use crate::router::{Router, SessionHandle};
+use crate::tls::CertStore;
+
+/// Everything a session task needs, shared by all of them.
+pub struct Server {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub router: Arc<Router>,
+    pub certs: Arc<CertStore>,
+    pub vhosts: Arc<HashMap<String, VhostPolicy>>,
+    pub auth_throttle: AuthThrottle,
+    /// XEP-0198 resumable sessions: SM-ID → (owner, session task).
+    resumable: Mutex<HashMap<String, (BareJid, SessionHandle)>>,
+    next_session: AtomicU64,
+    /// XEP-0191 block lists by account, loaded on first use.
+    blocklists: Mutex<HashMap<BareJid, Arc<Vec<String>>>>,
+}
+
+impl Server {
+    pub fn new(config: Config, store: Arc<dyn Store>, certs: Arc<CertStore>) -> Arc<Self> {
+        let vhosts = config
+            .vhosts
+            .iter()
+            .map(|v| {
+                let policy = VhostPolicy {
+                    registration: v.registration == Registration::Open,
+                    allow_plain_unencrypted: v.allow_plain_unencrypted,
+                };
+                (v.domain.to_ascii_lowercase(), policy)
+            })
+            .collect();
+        let auth_throttle = AuthThrottle::new(config.limits.max_auth_failures_before_delay);
+        Arc::new(Self {
+            config,
+            store,
+            router: Router::new(),
+            certs,
+            vhosts: Arc::new(vhosts),
+            auth_throttle,
+            resumable: Mutex::new(HashMap::new()),
+            next_session: AtomicU64::new(1),
+            blocklists: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A fresh session id.
+    pub fn session_id(&self) -> u64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Whether `domain` is served here.
+    pub fn is_local(&self, domain: &str) -> bool {
+        self.vhosts.contains_key(domain)
+    }
+
+    pub fn add_resumable(&self, id: &str, owner: BareJid, handle: SessionHandle) {
+        self.resumable.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_owned(), (owner, handle));
+    }
+
+    pub fn remove_resumable(&self, id: &str, session: u64) {
+        let mut map = self.resumable.lock().unwrap_or_else(|e| e.into_inner());
+        if map.get(id).is_some_and(|(_, h)| h.id == session) {
+            map.remove(id);
+        }
+    }
+
+    /// The session that granted SM-ID `id`, if it belongs to `owner`.
+    pub fn find_resumable(&self, id: &str, owner: &BareJid) -> Option<SessionHandle> {
+        let map = self.resumable.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(id).filter(|(o, _)| o == owner).map(|(_, h)| h.clone())
+    }
+}
+
+/// Bound on cached block lists; the cache is cleared when it fills.
+const MAX_CACHED_BLOCKLISTS: usize = 100_000;
+
+impl Server {
+    /// Whether `owner` blocks `other` (XEP-0191 §3.5: a full JID, its bare JID or its domain).
+    pub async fn blocks(&self, owner: &BareJid, other: &Jid) -> bool {
+        let Some(user) = owner.node() else { return false };
+        if !self.is_local(owner.domain().as_str()) {
+            return false;
+        }
+        let cached = self.blocklists.lock().unwrap_or_else(|e| e.into_inner()).get(owner).cloned();
+        let list = match cached {
+            Some(l) => l,
+            None => {
+                let l = Arc::new(self.store.blocklist(owner.domain().as_str(), user.as_str()).await.unwrap_or_default());
+                let mut map = self.blocklists.lock().unwrap_or_else(|e| e.into_inner());
+                if map.len() >= MAX_CACHED_BLOCKLISTS {
+                    map.clear();
+                }
+                map.insert(owner.clone(), l.clone());
+                l
+            }
+        };
+        if list.is_empty() {
+            return false;
+        }
+        let bare = other.to_bare();
+        list.iter().any(|b| b == other.as_str() || b == bare.as_str() || b == other.domain().as_str())
+    }
+
+    /// Forget the cached block list of `owner` after a change.
+    pub fn blocklist_changed(&self, owner: &BareJid) {
+        self.blocklists.lock().unwrap_or_else(|e| e.into_inner()).remove(owner);
+    }
+}
