@@ -39,14 +39,21 @@ pub struct StreamHeader {
 impl StreamHeader {
     fn from_root(info: RootInfo) -> Self {
         let attr = |ns: &str, name: &str| info.attrs.get(ns, name).cloned();
+        let (to, from, id, version) = (
+            attr("", "to"),
+            attr("", "from"),
+            attr("", "id"),
+            attr("", "version"),
+        );
+        let lang = attr(rxml::XMLNS_XML, "lang");
         Self {
-            to: attr("", "to"),
-            from: attr("", "from"),
-            id: attr("", "id"),
-            version: attr("", "version"),
-            lang: attr(rxml::XMLNS_XML, "lang"),
-            content_ns: info.default_ns.clone().unwrap_or_default(),
+            to,
+            from,
+            id,
+            version,
+            lang,
             stream_ns: info.ns,
+            content_ns: info.default_ns.unwrap_or_default(),
             name: info.local,
         }
     }
@@ -149,6 +156,17 @@ impl StreamFramer {
     /// The limits this framer enforces.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+}
+
+impl core::fmt::Debug for StreamFramer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StreamFramer")
+            .field("limits", &self.limits)
+            .field("buffered", &self.buffered())
+            .field("closed", &self.is_closed())
+            .field("dead", &self.dead)
+            .finish_non_exhaustive()
     }
 }
 

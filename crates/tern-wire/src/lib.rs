@@ -10,6 +10,21 @@
 //! metering in `meter`) is transport independent so that the RFC 7395
 //! WebSocket and XEP-0124/0206 BOSH framers can be built beside
 //! [`StreamFramer`].
+//!
+//! ```
+//! use tern_wire::{Limits, NS_CLIENT, StreamEvent, StreamFramer, to_string};
+//!
+//! let mut framer = StreamFramer::new(Limits::default());
+//! let mut events = Vec::new();
+//! framer.feed(b"<?xml version='1.0'?><stream:stream to='example.com' version='1.0' \
+//!     xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>", &mut events)?;
+//! framer.feed(b"<presence/> </stream:stream>", &mut events)?;
+//! assert!(matches!(&events[0], StreamEvent::Open(h) if h.content_ns == NS_CLIENT));
+//! let StreamEvent::Element(presence) = &events[1] else { unreachable!() };
+//! assert_eq!(to_string(presence), "<presence xmlns='jabber:client'/>");
+//! assert_eq!(events[2], StreamEvent::Close);
+//! # Ok::<(), tern_wire::FramerError>(())
+//! ```
 
 mod error;
 mod framer;

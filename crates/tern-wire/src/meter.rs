@@ -72,13 +72,19 @@ impl Meter {
         }
     }
 
-    /// Bytes of the unit in progress (committed to its events or held by
-    /// the lexer).
+    /// Bytes of the unit in progress: committed to its events so far, or
+    /// held by the lexer for an incomplete event.
+    fn unit_bytes(&self) -> u64 {
+        self.consumed.saturating_sub(self.unit_base)
+    }
+
+    /// [`Self::unit_bytes`], for memory accounting; 0 once the document is
+    /// complete.
     pub(crate) fn buffered(&self) -> usize {
         if self.done {
             return 0;
         }
-        usize::try_from(self.consumed - self.unit_base).unwrap_or(usize::MAX)
+        usize::try_from(self.unit_bytes()).unwrap_or(usize::MAX)
     }
 
     /// Whether the document is complete (the root end tag was seen).
@@ -93,7 +99,7 @@ impl Meter {
     }
 
     fn check_size(&self) -> Result<(), FramerError> {
-        if self.done || self.consumed - self.unit_base <= self.limit {
+        if self.done || self.unit_bytes() <= self.limit {
             return Ok(());
         }
         Err(self.too_large())
@@ -119,7 +125,10 @@ impl Meter {
             let take = if self.done {
                 input.len()
             } else {
-                let allowed = (self.limit + 1).saturating_sub(self.consumed - self.unit_base);
+                let allowed = self
+                    .limit
+                    .saturating_add(1)
+                    .saturating_sub(self.unit_bytes());
                 usize::try_from(allowed).map_or(input.len(), |a| a.min(input.len()))
             };
             let mut slice = &input[..take];
@@ -162,7 +171,7 @@ impl Meter {
         sink: &mut impl FnMut(Output),
     ) -> Result<(), FramerError> {
         if matches!(out, Output::RootOpen(_) | Output::Unit(_))
-            && self.committed - self.unit_base > self.limit
+            && self.committed.saturating_sub(self.unit_base) > self.limit
         {
             return Err(self.too_large());
         }
@@ -192,5 +201,61 @@ impl Meter {
             self.text_buffering = buffering;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn units(m: &mut Meter, bytes: &[u8]) -> Result<Vec<Output>, FramerError> {
+        let mut out = Vec::new();
+        m.feed(bytes, |o| out.push(o))?;
+        Ok(out)
+    }
+
+    /// Document mode, as an RFC 7395 framer would use it: one WebSocket
+    /// message is one document whose root is the stanza.
+    #[test]
+    fn document_mode_yields_the_root() {
+        let doc =
+            b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='example.com' version='1.0'/>";
+        for split in 0..doc.len() {
+            let mut m = Meter::new(Limits::default(), false);
+            let mut out = units(&mut m, &doc[..split]).unwrap();
+            assert!(!m.is_done());
+            out.extend(units(&mut m, &doc[split..]).unwrap());
+            assert!(m.is_done());
+            assert_eq!(m.buffered(), 0);
+            assert!(!m.is_mid_element());
+            let [Output::Unit(el)] = out.as_slice() else {
+                panic!("{out:?}")
+            };
+            assert!(el.is("open", "urn:ietf:params:xml:ns:xmpp-framing"));
+            assert_eq!(el.attr("to"), Some("example.com"));
+        }
+    }
+
+    #[test]
+    fn document_mode_limits_the_document() {
+        let doc = b"<message xmlns='jabber:client'><body>hello</body></message>";
+        let limits = Limits {
+            max_stanza_bytes: doc.len(),
+            ..Limits::default()
+        };
+        assert_eq!(
+            units(&mut Meter::new(limits.clone(), false), doc)
+                .unwrap()
+                .len(),
+            1
+        );
+        let limits = Limits {
+            max_stanza_bytes: doc.len() - 1,
+            ..limits
+        };
+        let err = units(&mut Meter::new(limits, false), doc).unwrap_err();
+        assert_eq!(err.condition(), "policy-violation");
     }
 }

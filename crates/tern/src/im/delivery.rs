@@ -42,7 +42,7 @@ pub async fn deliver_message(server: &Server, stanza: Element, to: &Jid) -> Resu
         // A message to the server itself: nothing here consumes messages.
         return Ok(());
     }
-    let sender = super::super::router::jid_of(stanza.attr("from"));
+    let sender = crate::router::jid_of(stanza.attr("from"));
     if let Some(from) = &sender {
         if server.blocks(&bare, from).await {
             // XEP-0191 §3.5: the blocked entity learns nothing but that delivery failed.
@@ -97,7 +97,7 @@ async fn account_exists(server: &Server, bare: &BareJid) -> bool {
 /// Route a stanza between local entities: the generic path for messages, presence and IQs
 /// that the server or a session forwards. Errors go back to the sender when it is local.
 pub async fn route(server: &Server, stanza: Element) {
-    let Some(to) = super::super::router::jid_of(stanza.attr("to")) else { return };
+    let Some(to) = crate::router::jid_of(stanza.attr("to")) else { return };
     let result = match stanza.name() {
         "message" => deliver_message(server, stanza.clone(), &to).await,
         "iq" => deliver_iq(server, &stanza, &to).await,
@@ -114,7 +114,7 @@ pub(super) async fn deliver_iq(server: &Server, iq: &Element, to: &Jid) -> Resul
         return Err(remote_error());
     }
     let bare = to.to_bare();
-    if let Some(from) = super::super::router::jid_of(iq.attr("from")) {
+    if let Some(from) = crate::router::jid_of(iq.attr("from")) {
         if server.blocks(&bare, &from).await {
             return Err(StanzaError::new(StanzaCondition::ServiceUnavailable));
         }
@@ -138,18 +138,11 @@ pub(super) async fn deliver_iq(server: &Server, iq: &Element, to: &Jid) -> Resul
 /// Send an error reply to the stanza's (local) sender.
 pub(super) fn bounce(server: &Server, stanza: &Element, err: StanzaError) {
     let Some(reply) = error_reply(stanza, &err) else { return };
-    let Some(Jid::Full(to)) = super::super::router::jid_of(reply.attr("to")).map(normalize) else { return };
+    let Some(Ok(to)) = crate::router::jid_of(reply.attr("to")).map(Jid::try_into_full) else { return };
     if let Some(r) = server.router.resource(&to) {
         if !r.handle.send(SessionMsg::Stanza(reply)) {
             debug!(to = %to, "error reply dropped: inbox full");
         }
-    }
-}
-
-fn normalize(j: Jid) -> Jid {
-    match j.try_into_full() {
-        Ok(f) => Jid::Full(f),
-        Err(b) => Jid::Bare(b),
     }
 }
 
@@ -158,7 +151,7 @@ fn normalize(j: Jid) -> Jid {
 pub async fn reroute(server: &Server, stanza: Element) {
     match stanza.name() {
         "message" => {
-            let Some(to) = super::super::router::jid_of(stanza.attr("to")) else { return };
+            let Some(to) = crate::router::jid_of(stanza.attr("to")) else { return };
             let bare = Jid::from(to.to_bare());
             if let Err(e) = deliver_message(server, stanza.clone(), &bare).await {
                 bounce(server, &stanza, e);

@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 use tern_core::error::error_reply;
-use tern_core::stanza::{stanza_type, StanzaKind};
+use tern_core::stanza::StanzaKind;
 use tern_core::{StanzaCondition, StanzaError};
 
 use crate::server::Server;
@@ -43,10 +43,6 @@ impl ImSession {
         let bare = jid.to_bare();
         let vhost = bare.domain().as_str().to_owned();
         Self { jid, bare, vhost, session_id, available: false, directed: HashSet::new() }
-    }
-
-    fn localpart(&self) -> &str {
-        self.bare.node().map(|n| n.as_str()).unwrap_or("")
     }
 }
 
@@ -94,9 +90,4 @@ fn recipient(s: &ImSession, stanza: &Element) -> Result<Jid, StanzaError> {
 /// Error for an address this server does not serve (no s2s yet).
 fn remote_error() -> StanzaError {
     StanzaError::new(StanzaCondition::RemoteServerNotFound).with_text("federation is not supported")
-}
-
-/// Whether `stanza` is a message type that the carbons and offline rules consider chat-like.
-fn is_chat_like(stanza: &Element) -> bool {
-    matches!(stanza_type(stanza), "chat" | "normal") && stanza.name() == "message"
 }

@@ -320,7 +320,7 @@ async fn send_presence_of(server: &Server, of: &BareJid, to: &BareJid, ptype: Op
         }
         set_attr(&mut p, "from", r.jid.as_str());
         set_attr(&mut p, "to", to.as_str());
-        deliver_inbound(server, p, &Jid::from(to.clone())).await;
+        Box::pin(deliver_inbound(server, p, &Jid::from(to.clone()))).await;
     }
 }
 

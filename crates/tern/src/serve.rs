@@ -1,0 +1,92 @@
+//! `tern serve`: open storage, load certificates, bind the listeners, run until SIGINT or
+//! SIGTERM (then `system-shutdown` to every session, RFC 6120 §4.9.3.19); SIGHUP reloads
+//! certificates without dropping connections.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tern_core::{StreamCondition, StreamError};
+use tokio::net::TcpListener;
+use tracing::{error, info, warn};
+
+use crate::config::{Config, ListenerKind};
+use crate::router::SessionMsg;
+use crate::server::Server;
+use crate::tls::CertStore;
+
+/// A running node: its shared state and the addresses it listens on.
+pub struct Running {
+    pub server: Arc<Server>,
+    pub listening: Vec<(ListenerKind, std::net::SocketAddr)>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Start everything the configuration asks for.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let url = config.storage_url();
+    let store = tern_store::open_store(&url).await.with_context(|| format!("opening storage {url}"))?;
+    let certs = Arc::new(CertStore::load(&config).context("loading certificates")?);
+    info!(data_dir = %config.data_dir.display(), storage = %url, "storage ready");
+    let listeners = config.listeners.clone();
+    let server = Server::new(config, store, certs);
+    let mut listening = Vec::new();
+    let mut tasks = Vec::new();
+    for l in listeners {
+        let addr = l.socket_addr().with_context(|| format!("listener address {}", l.address))?;
+        let sock = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        let local = sock.local_addr()?;
+        info!(kind = ?l.kind, addr = %local, "listening");
+        let direct_tls = matches!(l.kind, ListenerKind::C2sTls);
+        tasks.push(tokio::spawn(crate::c2s::serve_tcp(server.clone(), sock, direct_tls)));
+        listening.push((l.kind, local));
+    }
+    Ok(Running { server, listening, tasks })
+}
+
+impl Running {
+    /// Stop accepting, end every session with `system-shutdown`, give them a moment.
+    pub async fn shutdown(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        let handles = self.server.router.all_handles();
+        info!(sessions = handles.len(), "shutting down");
+        for h in handles {
+            h.send(SessionMsg::Kick(StreamError::new(StreamCondition::SystemShutdown)));
+        }
+        for _ in 0..40 {
+            if self.server.router.session_count() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// `tern serve` until a signal.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let running = start(config).await?;
+    let server = running.server.clone();
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => match server.certs.reload(&server.config) {
+                Ok(()) => info!("certificates reloaded"),
+                Err(e) => error!(error = %e, "certificate reload failed; keeping the old certificates"),
+            },
+            _ = term.recv() => break,
+            r = tokio::signal::ctrl_c() => {
+                if let Err(e) = r {
+                    warn!(error = %e, "signal handler failed");
+                }
+                break;
+            }
+        }
+    }
+    running.shutdown().await;
+    Ok(())
+}
