@@ -31,9 +31,19 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let certs = Arc::new(CertStore::load(&config).context("loading certificates")?);
     info!(data_dir = %config.data_dir.display(), storage = %url, "storage ready");
     let listeners = config.listeners.clone();
-    let server = Server::new(config, store, certs);
+    let (server, mut inbound) = Server::new(config, store, certs);
     let mut listening = Vec::new();
     let mut tasks = Vec::new();
+    // Stanzas other nodes forward to sessions held here.
+    let node = server.clone();
+    tasks.push(tokio::spawn(async move {
+        while let Some(env) = inbound.recv().await {
+            match env.stanza.parse::<minidom::Element>() {
+                Ok(stanza) => crate::im::route(&node, stanza).await,
+                Err(e) => warn!(error = %e, "unparsable stanza from the cluster bus"),
+            }
+        }
+    }));
     for l in listeners {
         let addr = l.socket_addr().with_context(|| format!("listener address {}", l.address))?;
         let sock = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use jid::{BareJid, Jid};
+use tern_cluster::{Bus, Envelope, LocalCluster, Registry};
 use tern_core::VhostPolicy;
+use tokio::sync::mpsc;
 use tern_store::Store;
 
 use crate::c2s::throttle::AuthThrottle;
@@ -22,6 +24,10 @@ pub struct Server {
     pub certs: Arc<CertStore>,
     pub vhosts: Arc<HashMap<String, VhostPolicy>>,
     pub auth_throttle: AuthThrottle,
+    /// Where sessions live in the cluster (single node: [`LocalCluster`]).
+    pub registry: Arc<dyn Registry>,
+    /// Carries stanzas to sessions on other nodes.
+    pub bus: Arc<dyn Bus>,
     /// XEP-0198 resumable sessions: SM-ID → (owner, session task).
     resumable: Mutex<HashMap<String, (BareJid, SessionHandle)>>,
     next_session: AtomicU64,
@@ -30,7 +36,8 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn new(config: Config, store: Arc<dyn Store>, certs: Arc<CertStore>) -> Arc<Self> {
+    /// A single-node server; the receiver yields envelopes other nodes sent here.
+    pub fn new(config: Config, store: Arc<dyn Store>, certs: Arc<CertStore>) -> (Arc<Self>, mpsc::UnboundedReceiver<Envelope>) {
         let vhosts = config
             .vhosts
             .iter()
@@ -43,17 +50,21 @@ impl Server {
             })
             .collect();
         let auth_throttle = AuthThrottle::new(config.limits.max_auth_failures_before_delay);
-        Arc::new(Self {
+        let (cluster, inbound) = LocalCluster::new("local");
+        let server = Arc::new(Self {
             config,
             store,
             router: Router::new(),
             certs,
             vhosts: Arc::new(vhosts),
             auth_throttle,
+            registry: cluster.clone(),
+            bus: cluster,
             resumable: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
             blocklists: Mutex::new(HashMap::new()),
-        })
+        });
+        (server, inbound)
     }
 
     /// A fresh session id.

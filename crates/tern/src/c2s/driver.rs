@@ -30,6 +30,10 @@ pub struct ConnInfo {
     pub starttls: bool,
 }
 
+/// Unacknowledged stanzas a session may hold (XEP-0198). Past this a hibernating session
+/// ends (its stanzas go to offline storage) and a connected one is closed: memory stays bounded.
+const MAX_UNACKED: usize = 2000;
+
 struct Driver {
     server: Arc<Server>,
     session: C2sSession,
@@ -223,7 +227,7 @@ impl Driver {
                     self.account = Some(jid);
                 }
                 Output::Register { jid, password } => self.register(jid, password).await,
-                Output::Bind { jid } => self.bind(jid),
+                Output::Bind { jid } => self.bind(jid).await,
                 Output::SmEnabled { id } => {
                     if let Some(a) = &self.account {
                         self.server.add_resumable(&id, a.clone(), self.handle.clone());
@@ -274,7 +278,12 @@ impl Driver {
         self.session.registered(result);
     }
 
-    fn bind(&mut self, jid: FullJid) {
+    async fn bind(&mut self, jid: FullJid) {
+        if let Err(e) = self.server.registry.register(&jid).await {
+            warn!(jid = %jid, error = %e, "cluster registry refused the session");
+            self.session.bound(Err(StanzaError::new(StanzaCondition::InternalServerError)));
+            return;
+        }
         if let Some(old) = self.server.router.bind(&jid, self.handle.clone()) {
             info!(jid = %jid, "resource conflict: replacing the older session");
             old.send(SessionMsg::Kick(StreamError::new(StreamCondition::Conflict).with_text("replaced by a new session")));
@@ -350,6 +359,14 @@ impl Driver {
                 } else {
                     im::reroute(&self.server, el).await;
                 }
+                if self.session.unacked_len() > MAX_UNACKED {
+                    warn!(session = self.handle.id, "too many unacknowledged stanzas");
+                    if self.session.is_hibernating() {
+                        self.stop = true;
+                    } else {
+                        self.session.kick(StreamError::new(StreamCondition::ResourceConstraint).with_text("stanzas not acknowledged"));
+                    }
+                }
             }
             SessionMsg::Kick(err) => {
                 if self.session.is_hibernating() {
@@ -392,6 +409,9 @@ impl Driver {
         if let Some(im) = self.im.as_mut() {
             let jid = im.jid.clone();
             if self.server.router.unbind(&jid, self.handle.id) {
+                if let Err(e) = self.server.registry.unregister(&jid).await {
+                    warn!(jid = %jid, error = %e, "cluster registry unregister failed");
+                }
                 im::session_ended(&self.server, im).await;
             }
             info!(jid = %jid, session = self.handle.id, "session ended");

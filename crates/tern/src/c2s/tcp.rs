@@ -21,6 +21,8 @@ use crate::tls::CertStore;
 
 /// Read buffer size per connection.
 const READ_CHUNK: usize = 8192;
+/// A client that doesn't read what we write for this long is treated as gone.
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 enum Conn {
     Plain(TcpStream),
@@ -110,13 +112,19 @@ impl Transport for TcpTransport {
         if self.out.is_empty() {
             return Ok(());
         }
-        let r = match &mut self.conn {
-            Conn::Plain(s) => s.write_all(self.out.as_bytes()).await,
-            Conn::Tls(s) => match s.write_all(self.out.as_bytes()).await {
-                Ok(()) => s.flush().await,
-                Err(e) => Err(e),
-            },
-            Conn::Gone => Err(io::Error::from(io::ErrorKind::NotConnected)),
+        let write = async {
+            match &mut self.conn {
+                Conn::Plain(s) => s.write_all(self.out.as_bytes()).await,
+                Conn::Tls(s) => match s.write_all(self.out.as_bytes()).await {
+                    Ok(()) => s.flush().await,
+                    Err(e) => Err(e),
+                },
+                Conn::Gone => Err(io::Error::from(io::ErrorKind::NotConnected)),
+            }
+        };
+        let r = match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+            Ok(r) => r,
+            Err(_) => Err(io::Error::from(io::ErrorKind::TimedOut)),
         };
         self.out.clear();
         r

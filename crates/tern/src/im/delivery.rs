@@ -58,6 +58,9 @@ pub async fn deliver_message(server: &Server, stanza: Element, to: &Jid) -> Resu
         match to.resource() {
             Some(res) => {
                 let target = resources.iter().position(|r| r.jid.resource() == res);
+                if target.is_none() && forward_remote(server, to, &stanza).await {
+                    return Ok(());
+                }
                 routing::message_to_full(&mtype, target, &infos)
             }
             None => routing::message_to_bare(&mtype, &infos),
@@ -121,6 +124,9 @@ pub(super) async fn deliver_iq(server: &Server, iq: &Element, to: &Jid) -> Resul
     }
     let resources = server.router.resources(&bare);
     let target = to.resource().and_then(|res| resources.iter().position(|r| r.jid.resource() == res));
+    if target.is_none() && forward_remote(server, to, iq).await {
+        return Ok(());
+    }
     match routing::iq_to_full(iq.attr("type").unwrap_or(""), target) {
         Delivery::To(i) => {
             for idx in i {
@@ -169,6 +175,28 @@ pub async fn deliver_unacked(server: &Server, stanzas: Vec<Element>) {
     for st in stanzas {
         if st.ns() == tern_core::ns::CLIENT {
             reroute(server, st).await;
+        }
+    }
+}
+
+/// A full JID held by another node: hand the stanza to the cluster bus (the seam a
+/// multi-node deployment fills in; a single node has no remote sessions).
+async fn forward_remote(server: &Server, to: &Jid, stanza: &Element) -> bool {
+    let Ok(full) = to.clone().try_into_full() else { return false };
+    let remote = match server.registry.remote_sessions(&full.to_bare()).await {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(error = %e, "cluster registry lookup failed");
+            return false;
+        }
+    };
+    let Some((_, node)) = remote.into_iter().find(|(j, _)| *j == full) else { return false };
+    let env = tern_cluster::Envelope { to: full.to_string(), stanza: tern_wire::to_string(stanza) };
+    match server.bus.publish(&node, env).await {
+        Ok(()) => true,
+        Err(e) => {
+            warn!(node = %node, error = %e, "forwarding to another node failed");
+            false
         }
     }
 }
