@@ -91,3 +91,6 @@ fn recipient(s: &ImSession, stanza: &Element) -> Result<Jid, StanzaError> {
 fn remote_error() -> StanzaError {
     StanzaError::new(StanzaCondition::RemoteServerNotFound).with_text("federation is not supported")
 }
+
+#[cfg(test)]
+mod tests;
