@@ -136,6 +136,14 @@ pub struct ListenerConfig {
     pub kind: ListenerKind,
     /// `ip:port`; checked by [`Config::validate`], parsed by [`ListenerConfig::socket_addr`].
     pub address: String,
+    /// `c2s` only: STARTTLS must be negotiated before authentication (RFC 7590). Default true;
+    /// false offers STARTTLS as optional (e.g. for side-by-side benchmarks on loopback).
+    #[serde(default = "require_encryption_default")]
+    pub require_encryption: bool,
+}
+
+fn require_encryption_default() -> bool {
+    true
 }
 
 impl ListenerConfig {
@@ -143,6 +151,7 @@ impl ListenerConfig {
         ListenerConfig {
             kind,
             address: address.into(),
+            require_encryption: true,
         }
     }
 

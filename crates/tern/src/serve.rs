@@ -50,7 +50,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         let local = sock.local_addr()?;
         info!(kind = ?l.kind, addr = %local, "listening");
         let direct_tls = matches!(l.kind, ListenerKind::C2sTls);
-        tasks.push(tokio::spawn(crate::c2s::serve_tcp(server.clone(), sock, direct_tls)));
+        tasks.push(tokio::spawn(crate::c2s::serve_tcp(server.clone(), sock, direct_tls, l.require_encryption)));
         listening.push((l.kind, local));
     }
     Ok(Running { server, listening, tasks })

@@ -13,9 +13,12 @@ impl C2sSession {
         let mut f = Element::bare("features", ns::STREAMS);
         if !self.encrypted && self.cfg.starttls {
             let mut tls = Element::bare("starttls", ns::TLS);
-            tls.append_child(Element::bare("required", ns::TLS));
+            if self.cfg.tls_required {
+                tls.append_child(Element::bare("required", ns::TLS));
+                f.append_child(tls);
+                return f;
+            }
             f.append_child(tls);
-            return f;
         }
         let policy = self.policy();
         if self.username.is_none() {

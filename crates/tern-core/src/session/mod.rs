@@ -38,8 +38,10 @@ pub struct SessionConfig {
     pub vhosts: Arc<HashMap<String, VhostPolicy>>,
     /// The transport is already encrypted (direct TLS, wss, https).
     pub encrypted: bool,
-    /// STARTTLS may be offered (plain TCP c2s); when offered it is required.
+    /// STARTTLS may be offered (plain TCP c2s).
     pub starttls: bool,
+    /// When STARTTLS is offered, it must be negotiated before anything else (RFC 7590).
+    pub tls_required: bool,
     /// An unauthenticated connection is closed after this long.
     pub auth_timeout: Duration,
     /// Ping an established client after this much silence (XEP-0199).
@@ -58,6 +60,7 @@ impl Default for SessionConfig {
             vhosts: Arc::new(HashMap::new()),
             encrypted: false,
             starttls: true,
+            tls_required: true,
             auth_timeout: Duration::from_secs(30),
             ping_interval: Duration::from_secs(60),
             ping_timeout: Duration::from_secs(30),
@@ -269,7 +272,7 @@ impl C2sSession {
             Phase::AwaitOpen => return self.stream_error(StreamCondition::NotWellFormed, "element before stream header"),
             Phase::Waiting => return self.stream_error(StreamCondition::PolicyViolation, "element while busy"),
         }
-        if !self.encrypted && self.cfg.starttls {
+        if !self.encrypted && self.cfg.starttls && (self.cfg.tls_required || el.is("starttls", ns::TLS)) {
             return self.handle_pre_tls(el);
         }
         if el.ns() == ns::SASL {

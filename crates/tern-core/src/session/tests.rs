@@ -353,3 +353,20 @@ fn iq_without_id_gets_bad_request() {
     let outs = drain(&mut s);
     assert!(sent(&outs)[0].get_child("error", ns::CLIENT).is_some_and(|e| e.has_child("bad-request", ns::XMPP_STANZAS)));
 }
+
+#[test]
+fn optional_starttls_allows_scram_in_the_clear() {
+    let now = Instant::now();
+    let mut c = cfg(false);
+    c.tls_required = false;
+    let mut s = C2sSession::new(c, now);
+    s.handle_event(StreamEvent::Open(header("example.com")), now);
+    let outs = drain(&mut s);
+    let Output::OpenStream { features: Some(f), .. } = &outs[0] else { panic!() };
+    let tls = f.get_child("starttls", ns::TLS).expect("starttls offered");
+    assert!(!tls.has_child("required", ns::TLS));
+    let mechs: Vec<String> = f.get_child("mechanisms", ns::SASL).expect("mechs").children().map(|m| m.text()).collect();
+    assert_eq!(mechs, ["SCRAM-SHA-256", "SCRAM-SHA-1"], "PLAIN stays hidden without TLS");
+    s.handle_event(StreamEvent::Element(Element::bare("starttls", ns::TLS)), now);
+    assert!(drain(&mut s).contains(&Output::StartTls { domain: "example.com".into() }));
+}

@@ -28,6 +28,8 @@ pub struct ConnInfo {
     pub encrypted: bool,
     /// STARTTLS may be offered (plain TCP).
     pub starttls: bool,
+    /// STARTTLS must be negotiated before authentication.
+    pub tls_required: bool,
 }
 
 /// Unacknowledged stanzas a session may hold (XEP-0198). Past this a hibernating session
@@ -56,6 +58,7 @@ pub async fn run(server: Arc<Server>, transport: Box<dyn Transport>, conn: ConnI
         vhosts: server.vhosts.clone(),
         encrypted: conn.encrypted,
         starttls: conn.starttls,
+        tls_required: conn.tls_required,
         auth_timeout: limits.auth_timeout(),
         ping_interval: limits.ping_interval(),
         ping_timeout: limits.ping_timeout(),

@@ -20,7 +20,7 @@ use tcp::TcpTransport;
 use throttle::ByteThrottle;
 
 /// Accept c2s connections on `listener` until the task is dropped.
-pub async fn serve_tcp(server: Arc<Server>, listener: TcpListener, direct_tls: bool) {
+pub async fn serve_tcp(server: Arc<Server>, listener: TcpListener, direct_tls: bool, tls_required: bool) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -47,7 +47,7 @@ pub async fn serve_tcp(server: Arc<Server>, listener: TcpListener, direct_tls: b
             } else {
                 TcpTransport::plain(stream, peer, limits, throttle, certs)
             };
-            let info = ConnInfo { peer: peer.ip(), encrypted: direct_tls, starttls: !direct_tls };
+            let info = ConnInfo { peer: peer.ip(), encrypted: direct_tls, starttls: !direct_tls, tls_required };
             driver::run(server, Box::new(transport), info).await;
         });
     }
