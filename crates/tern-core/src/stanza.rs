@@ -117,4 +117,19 @@ mod tests {
         assert_eq!(StanzaKind::of(&m), Some(StanzaKind::Message));
         assert_eq!(StanzaKind::of(&elem("message", "other", &[])), None);
     }
+
+    /// RFC 7622 address handling as tern relies on it: case folding of localpart and
+    /// domain, the resource kept as is, malformed addresses refused.
+    #[test]
+    fn jid_normalization_and_rejection() {
+        let to = |s: &str| parse_to(&elem("message", ns::CLIENT, &[("to", s)]));
+        let j = to("Alice@Example.COM/Res").expect("valid").expect("present");
+        assert_eq!(j.as_str(), "alice@example.com/Res");
+        assert_eq!(j.to_bare().as_str(), "alice@example.com");
+        assert!(to("example.com").expect("domain only").is_some_and(|j| j.node().is_none()));
+        for bad in ["@example.com", "a@", "a@b/", "", "a@b@c", &format!("{}@x", "n".repeat(1024))] {
+            assert!(to(bad).is_err(), "{bad:?} must be refused");
+        }
+        assert!(parse_to(&elem("message", ns::CLIENT, &[])).expect("no to").is_none());
+    }
 }
