@@ -202,10 +202,6 @@ impl C2sSession {
     /// The framer rejected the input: the matching stream error (RFC 6120 §4.9.3).
     pub fn framing_error(&mut self, err: &FramerError) {
         let cond = StreamCondition::from_name(err.condition()).unwrap_or(StreamCondition::NotWellFormed);
-        if self.phase == Phase::AwaitOpen {
-            // RFC 6120 §4.9.1.2: the stream header goes out before the error.
-            self.open_response(None);
-        }
         self.close(Some(StreamError::new(cond).with_text(err.to_string())));
     }
 
@@ -214,9 +210,15 @@ impl C2sSession {
         self.close(Some(err));
     }
 
-    /// Move to Closed and emit the close output once.
+    /// Move to Closed and emit the close output once. A stream error while the client's
+    /// stream is not (re)opened yet — bad bytes before the header, the authentication
+    /// timeout, a shutdown — is preceded by a stream header (RFC 6120 §4.9.1.2), without
+    /// which the client could not parse it.
     fn close(&mut self, err: Option<StreamError>) {
         if self.phase != Phase::Closed {
+            if err.is_some() && self.phase == Phase::AwaitOpen {
+                self.open_response(self.vhost.clone());
+            }
             self.phase = Phase::Closed;
             self.out.push_back(Output::Close(err));
         }
@@ -257,8 +259,12 @@ impl C2sSession {
         self.out.push_back(Output::OpenStream { id: random_id(12), from: self.vhost.clone(), features: Some(features) });
     }
 
+    /// The server's stream header without features, before a stream error.
     fn open_response(&mut self, from: Option<String>) {
         self.out.push_back(Output::OpenStream { id: random_id(12), from, features: None });
+        if self.phase == Phase::AwaitOpen {
+            self.phase = Phase::Open;
+        }
     }
 
     fn policy(&self) -> VhostPolicy {
@@ -305,6 +311,9 @@ impl C2sSession {
         self.handle_stanza(el, kind, now);
     }
 
+    /// A stanza from the established client. Replies generated here go through
+    /// [`deliver`](Self::deliver) like every other stanza to the client, so XEP-0198 counts
+    /// them (§4: the client's `h` counts every stanza it handles).
     fn handle_stanza(&mut self, mut el: Element, kind: StanzaKind, now: Instant) {
         let Some(jid) = self.jid.clone() else { return };
         if let Some(sm) = self.sm.as_mut() {
@@ -319,14 +328,14 @@ impl C2sSession {
         set_attr(&mut el, "from", jid.as_str());
         if let Err(e) = stanza::parse_to(&el) {
             if let Some(r) = crate::error::error_reply(&el, &e) {
-                self.send(swap_reply_addresses(r, &jid));
+                self.deliver(swap_reply_addresses(r, &jid));
             }
             return;
         }
         if kind == StanzaKind::Iq {
             if let Err(e) = stanza::validate_iq(&el) {
                 if let Some(r) = crate::error::error_reply(&el, &e) {
-                    self.send(r);
+                    self.deliver(r);
                 }
                 return;
             }
@@ -336,12 +345,12 @@ impl C2sSession {
             }
             if el.attr("type") == Some("set") && el.get_child("session", ns::SESSION).is_some() {
                 let r = stanza::iq_result(&el, None);
-                return self.send(r);
+                return self.deliver(r);
             }
             if el.get_child("bind", ns::BIND).is_some() {
                 let e = StanzaError::new(crate::error::StanzaCondition::NotAllowed).with_text("already bound");
                 if let Some(r) = crate::error::error_reply(&el, &e) {
-                    self.send(r);
+                    self.deliver(r);
                 }
                 return;
             }
@@ -380,7 +389,7 @@ impl C2sSession {
                 set_attr(&mut iq, "to", j.as_str());
             }
             iq.append_child(Element::bare("ping", ns::PING));
-            self.send(iq);
+            self.deliver(iq);
             self.ping = Some((id, now));
         }
     }

@@ -131,8 +131,11 @@ impl C2sSession {
     pub(super) fn handle_register(&mut self, iq: Element) {
         let policy = self.policy();
         let Some(query) = iq.get_child("query", ns::REGISTER) else { return };
-        if !policy.registration || !(self.encrypted || policy.allow_plain_unencrypted) {
+        if !policy.registration {
             return self.iq_error(&iq, StanzaCondition::NotAllowed, "registration is closed");
+        }
+        if !(self.encrypted || policy.allow_plain_unencrypted) {
+            return self.iq_error(&iq, StanzaCondition::NotAllowed, "registration needs an encrypted stream");
         }
         match iq.attr("type") {
             Some("get") => {

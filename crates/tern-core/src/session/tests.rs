@@ -271,6 +271,29 @@ fn sm_enable_ack_and_too_high() {
 }
 
 #[test]
+fn replies_from_the_session_itself_count_for_sm() {
+    // XEP-0198 §4: the client counts every stanza it receives, including the replies the
+    // session core answers itself (RFC 3921 session IQ, already-bound, bad IQs, pings).
+    let now = Instant::now();
+    let mut s = established(now);
+    s.handle_event(StreamEvent::Element(elem("enable", ns::SM, &[("resume", "true")])), now);
+    drain(&mut s);
+    let mut session = elem("iq", ns::CLIENT, &[("type", "set"), ("id", "s1")]);
+    session.append_child(Element::bare("session", ns::SESSION));
+    s.handle_event(StreamEvent::Element(session), now);
+    s.handle_event(StreamEvent::Element(elem("iq", ns::CLIENT, &[("type", "get")])), now);
+    let outs = drain(&mut s);
+    assert_eq!(sent(&outs).len(), 2, "{outs:?}");
+    assert_eq!(s.unacked_len(), 2);
+    s.tick(now + Duration::from_secs(61));
+    assert!(sent(&drain(&mut s))[0].has_child("ping", ns::PING));
+    assert_eq!(s.unacked_len(), 3);
+    s.handle_event(StreamEvent::Element(elem("a", ns::SM, &[("h", "3")])), now);
+    assert!(closed_with(&drain(&mut s)).is_none(), "h=3 is exactly what was sent");
+    assert_eq!(s.unacked_len(), 0);
+}
+
+#[test]
 fn sm_enable_before_bind_fails() {
     let now = Instant::now();
     let mut s = C2sSession::new(cfg(true), now);
@@ -308,7 +331,12 @@ fn auth_timeout_and_pings() {
     let mut s = C2sSession::new(cfg(true), t0);
     assert_eq!(s.next_deadline(), Some(t0 + Duration::from_secs(30)));
     s.tick(t0 + Duration::from_secs(31));
-    assert_eq!(closed_with(&drain(&mut s)), Some(StreamCondition::ConnectionTimeout));
+    let outs = drain(&mut s);
+    // The client never opened a stream: the header still precedes the error (RFC 6120 §4.9.1.2).
+    assert!(matches!(outs.first(), Some(Output::OpenStream { features: None, .. })), "{outs:?}");
+    assert_eq!(closed_with(&outs), Some(StreamCondition::ConnectionTimeout));
+    let headers = outs.iter().filter(|o| matches!(o, Output::OpenStream { .. })).count();
+    assert_eq!(headers, 1, "{outs:?}");
 
     let mut s = established(t0);
     s.tick(t0 + Duration::from_secs(61));

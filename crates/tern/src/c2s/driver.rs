@@ -326,11 +326,16 @@ impl Driver {
     async fn try_resume(&mut self, previd: &str, h: u32) -> bool {
         let owner = self.account.clone();
         let old = owner.as_ref().and_then(|a| self.server.find_resumable(previd, a));
-        let (Some(old), Some(transport)) = (old, self.transport.take()) else {
+        // Only take the transport once the session is found: an unknown SM-ID answers
+        // `<failed/>` on this connection, which stays open for a normal bind (§5).
+        let Some(old) = old else {
             self.session.resume_failed();
             return false;
         };
-        let mut transport = transport;
+        let Some(mut transport) = self.transport.take() else {
+            self.session.resume_failed();
+            return false;
+        };
         if transport.flush().await.is_err() {
             return true;
         }
@@ -409,15 +414,13 @@ impl Driver {
         if let Some(id) = self.session.sm_id() {
             self.server.remove_resumable(id, self.handle.id);
         }
-        if let Some(im) = self.im.as_mut() {
+        let mut was_bound = false;
+        if let Some(im) = self.im.as_ref() {
             let jid = im.jid.clone();
-            if self.server.router.unbind(&jid, self.handle.id) {
-                if let Err(e) = self.server.registry.unregister(&jid).await {
-                    warn!(jid = %jid, error = %e, "cluster registry unregister failed");
-                }
-                im::session_ended(&self.server, im).await;
+            was_bound = self.server.router.unbind(&jid, self.handle.id);
+            if was_bound && let Err(e) = self.server.registry.unregister(&jid).await {
+                warn!(jid = %jid, error = %e, "cluster registry unregister failed");
             }
-            info!(jid = %jid, session = self.handle.id, "session ended");
             let unacked = self.session.take_unacked();
             im::deliver_unacked(&self.server, unacked).await;
         }
@@ -430,6 +433,15 @@ impl Driver {
                 }
                 SessionMsg::Kick(_) => {}
             }
+        }
+        // Unavailable goes out last: once contacts see the session gone, every stanza it
+        // held is already with another resource or in offline storage, so a client that
+        // logs in again on that signal finds them (XEP-0198 §5, XEP-0160).
+        if let Some(im) = self.im.as_mut() {
+            if was_bound {
+                im::session_ended(&self.server, im).await;
+            }
+            info!(jid = %im.jid, session = self.handle.id, "session ended");
         }
         if let Some(mut t) = self.transport.take() {
             t.shutdown().await;

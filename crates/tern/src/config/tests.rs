@@ -204,3 +204,16 @@ fn certificate_files_are_parsed_and_matched() {
         BTreeSet::from(["certificates[1].domain".into()])
     );
 }
+
+#[test]
+fn ephemeral_ports_never_clash() {
+    let mut cfg = Config::development_default();
+    cfg.listeners = vec![
+        ListenerConfig::new(ListenerKind::C2s, "127.0.0.1:0"),
+        ListenerConfig::new(ListenerKind::C2sTls, "127.0.0.1:0"),
+    ];
+    assert!(cfg.validate().is_empty(), "{:?}", cfg.validate());
+    cfg.listeners.push(ListenerConfig::new(ListenerKind::C2sTls, "127.0.0.1:5223"));
+    cfg.listeners.push(ListenerConfig::new(ListenerKind::C2s, "127.0.0.1:5223"));
+    assert_eq!(keys(&cfg.validate()), BTreeSet::from(["listeners[3].address".to_owned()]));
+}

@@ -109,6 +109,8 @@ fn check_listeners(cfg: &Config, p: &mut Problems) {
     let mut seen: HashMap<SocketAddr, usize> = HashMap::new();
     for (i, l) in cfg.listeners.iter().enumerate() {
         match l.socket_addr() {
+            // Port 0 asks the OS for a fresh port each time: never a clash.
+            Ok(addr) if addr.port() == 0 => {}
             Ok(addr) => {
                 if let Some(first) = seen.insert(addr, i) {
                     p.push(
