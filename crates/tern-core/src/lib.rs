@@ -1,6 +1,7 @@
 //! tern-core: the protocol logic of an XMPP client session without I/O (RFC 6120, RFC 6121,
 //! XEP-0198). Drivers feed it parsed stream events and `now`, and carry out what it returns.
 
+pub mod bosh;
 pub mod error;
 pub mod ns;
 pub mod roster;

@@ -26,6 +26,7 @@
 //! # Ok::<(), tern_wire::FramerError>(())
 //! ```
 
+mod document;
 mod error;
 mod framer;
 mod limits;
@@ -33,6 +34,7 @@ mod meter;
 mod serialize;
 mod tree;
 
+pub use document::parse_document;
 pub use error::FramerError;
 pub use framer::{StreamEvent, StreamFramer, StreamHeader};
 pub use limits::{Limits, MAX_TOKEN_BYTES};
