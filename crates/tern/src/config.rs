@@ -11,6 +11,7 @@
 //! reports every problem at once instead of stopping at the first one.
 
 mod validate;
+mod web;
 #[cfg(test)]
 mod tests;
 
@@ -19,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+pub use web::{BoshSettings, HttpSettings};
 
 pub use validate::ConfigProblem;
 
@@ -54,6 +57,10 @@ pub struct Config {
     pub vhosts: Vec<VhostConfig>,
     /// Extra certificates (e.g. cluster node host names), selected by SNI.
     pub certificates: Vec<CertificateConfig>,
+    /// HTTP listeners (CORS, proxies, timeouts).
+    pub http: HttpSettings,
+    /// The BOSH connection manager.
+    pub bosh: BoshSettings,
 }
 
 /// `[storage]`.
@@ -127,6 +134,10 @@ pub enum ListenerKind {
     C2s,
     /// Client-to-server with direct TLS (XEP-0368).
     C2sTls,
+    /// HTTP: BOSH (XEP-0124/0206).
+    Http,
+    /// HTTPS (certificate by SNI): BOSH (XEP-0124/0206).
+    Https,
 }
 
 /// `[[listeners]]`.
@@ -216,12 +227,14 @@ pub struct CertificateConfig {
     pub key: PathBuf,
 }
 
-/// Listeners used when the file has no `[[listeners]]`: STARTTLS on
-/// 127.0.0.1:5222 and direct TLS on 127.0.0.1:5223.
+/// Listeners used when the file has no `[[listeners]]`: STARTTLS on 127.0.0.1:5222,
+/// direct TLS on 127.0.0.1:5223, HTTP on 127.0.0.1:5280 and HTTPS on 127.0.0.1:5281.
 pub fn default_listeners() -> Vec<ListenerConfig> {
     vec![
         ListenerConfig::new(ListenerKind::C2s, "127.0.0.1:5222"),
         ListenerConfig::new(ListenerKind::C2sTls, "127.0.0.1:5223"),
+        ListenerConfig::new(ListenerKind::Http, "127.0.0.1:5280"),
+        ListenerConfig::new(ListenerKind::Https, "127.0.0.1:5281"),
     ]
 }
 
@@ -235,6 +248,8 @@ impl Default for Config {
             listeners: default_listeners(),
             vhosts: Vec::new(),
             certificates: Vec::new(),
+            http: HttpSettings::default(),
+            bosh: BoshSettings::default(),
         }
     }
 }

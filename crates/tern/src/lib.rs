@@ -6,3 +6,5 @@ pub mod router;
 pub mod server;
 pub mod cli;
 pub mod serve;
+pub mod bosh;
+pub mod http;

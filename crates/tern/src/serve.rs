@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use futures_util::FutureExt as _;
 use tern_core::{StreamCondition, StreamError};
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
@@ -49,8 +50,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         let sock = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
         let local = sock.local_addr()?;
         info!(kind = ?l.kind, addr = %local, "listening");
-        let direct_tls = matches!(l.kind, ListenerKind::C2sTls);
-        tasks.push(tokio::spawn(crate::c2s::serve_tcp(server.clone(), sock, direct_tls, l.require_encryption)));
+        let task = match l.kind {
+            ListenerKind::C2s => crate::c2s::serve_tcp(server.clone(), sock, false, l.require_encryption).boxed(),
+            ListenerKind::C2sTls => crate::c2s::serve_tcp(server.clone(), sock, true, true).boxed(),
+            ListenerKind::Http => crate::http::serve(server.clone(), sock, false).boxed(),
+            ListenerKind::Https => crate::http::serve(server.clone(), sock, true).boxed(),
+        };
+        tasks.push(tokio::spawn(task));
         listening.push((l.kind, local));
     }
     Ok(Running { server, listening, tasks })

@@ -31,6 +31,8 @@ pub struct Server {
     /// XEP-0198 resumable sessions: SM-ID → (owner, session task).
     resumable: Mutex<HashMap<String, (BareJid, SessionHandle)>>,
     next_session: AtomicU64,
+    /// BOSH sessions of this node by sid.
+    pub bosh: Arc<crate::bosh::BoshSessions>,
     /// XEP-0191 block lists by account, loaded on first use.
     blocklists: Mutex<HashMap<BareJid, Arc<Vec<String>>>>,
 }
@@ -63,6 +65,7 @@ impl Server {
             resumable: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
             blocklists: Mutex::new(HashMap::new()),
+            bosh: Arc::new(crate::bosh::BoshSessions::default()),
         });
         (server, inbound)
     }

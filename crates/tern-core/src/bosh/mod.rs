@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use minidom::Element;
 
-pub use request::{BodyRequest, RequestKind};
+pub use request::{key_matches, BodyError, BodyRequest, RequestKind, NS_HTTPBIND, NS_XBOSH};
 
 /// Identifies one HTTP request to the transport.
 pub type ReqId = u64;

@@ -27,7 +27,7 @@ impl C2sSession {
                 mechs.append_child(text_elem("mechanism", ns::SASL, m.name()));
             }
             f.append_child(mechs);
-            if policy.registration {
+            if policy.registration && (self.encrypted || policy.allow_plain_unencrypted) {
                 f.append_child(Element::bare("register", ns::REGISTER_FEATURE));
             }
             return f;

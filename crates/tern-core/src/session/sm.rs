@@ -99,6 +99,11 @@ impl C2sSession {
         }
     }
 
+    /// XEP-0198 is enabled (stanzas sent are tracked until acknowledged).
+    pub fn sm_enabled(&self) -> bool {
+        self.sm.is_some()
+    }
+
     /// XEP-0198 resumable session id, if granted.
     pub fn sm_id(&self) -> Option<&str> {
         self.sm.as_ref().and_then(|s| s.id.as_deref())

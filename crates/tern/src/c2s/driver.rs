@@ -49,6 +49,8 @@ struct Driver {
     hibernate_until: Option<tokio::time::Instant>,
     /// End the task at the next turn.
     stop: bool,
+    /// Stanzas a closed transport never delivered, rerouted when the session ends.
+    leftovers: Vec<minidom::Element>,
 }
 
 /// Run a session over `transport` until it ends (and its resumption window, if any).
@@ -80,6 +82,7 @@ pub async fn run(server: Arc<Server>, transport: Box<dyn Transport>, conn: ConnI
         pending: VecDeque::new(),
         hibernate_until: None,
         stop: false,
+        leftovers: Vec::new(),
     };
     if d.run_loop().await {
         d.finish().await;
@@ -176,8 +179,8 @@ impl Driver {
 
     /// The transport is gone without a clean close: hibernate if resumable, else end.
     async fn lose_transport(&mut self) {
-        if let Some(mut t) = self.transport.take() {
-            t.shutdown().await;
+        if let Some(t) = self.transport.take() {
+            self.retire(t, None).await;
         }
         self.pending.clear();
         self.session.transport_lost();
@@ -313,9 +316,8 @@ impl Driver {
             Some(e) => info!(session = self.handle.id, peer = %self.peer, error = %e, "closing stream with error"),
             None => debug!(session = self.handle.id, "stream closed"),
         }
-        if let Some(mut t) = self.transport.take() {
-            t.queue_close(err.as_ref());
-            t.shutdown().await;
+        if let Some(t) = self.transport.take() {
+            self.retire(t, Some(err.as_ref())).await;
         }
         if timed_out && self.session.sm_id().is_some() && self.session.jid().is_some() {
             // A dead peer is not a clean close: keep the session for resumption.
@@ -391,9 +393,9 @@ impl Driver {
     /// `conflict`, the new transport takes its place.
     async fn resume_here(&mut self, req: ResumeRequest) {
         let had_transport = self.transport.is_some();
-        if let Some(mut t) = self.transport.take() {
-            t.queue_close(Some(&StreamError::new(StreamCondition::Conflict).with_text("session resumed elsewhere")));
-            t.shutdown().await;
+        if let Some(t) = self.transport.take() {
+            let conflict = StreamError::new(StreamCondition::Conflict).with_text("session resumed elsewhere");
+            self.retire(t, Some(Some(&conflict))).await;
         }
         if self.session.resume_on_new_stream(req.h, req.encrypted, Instant::now()) {
             info!(session = self.handle.id, conn = %req.transport.describe(), "session resumed");
@@ -411,6 +413,9 @@ impl Driver {
     /// The session is over: leave the router, tell contacts, and rehome every stanza this
     /// session still held (unacked or queued) so nothing is lost.
     async fn finish(&mut self) {
+        if let Some(t) = self.transport.take() {
+            self.retire(t, None).await;
+        }
         if let Some(id) = self.session.sm_id() {
             self.server.remove_resumable(id, self.handle.id);
         }
@@ -424,6 +429,9 @@ impl Driver {
             let unacked = self.session.take_unacked();
             im::deliver_unacked(&self.server, unacked).await;
         }
+        // What the last transport still held (no XEP-0198 queue to resend it from).
+        let leftovers = std::mem::take(&mut self.leftovers);
+        im::deliver_unacked(&self.server, leftovers).await;
         self.rx.close();
         while let Ok(msg) = self.rx.try_recv() {
             match msg {
@@ -443,8 +451,18 @@ impl Driver {
             }
             info!(jid = %im.jid, session = self.handle.id, "session ended");
         }
-        if let Some(mut t) = self.transport.take() {
-            t.shutdown().await;
+    }
+
+    /// Close a transport (`close`: send the stream close, with this error) and keep the
+    /// stanzas it never delivered; with XEP-0198 on they are in the unacked queue already.
+    async fn retire(&mut self, mut t: Box<dyn Transport>, close: Option<Option<&StreamError>>) {
+        if let Some(err) = close {
+            t.queue_close(err);
+        }
+        t.shutdown().await;
+        let left = t.take_undelivered();
+        if !self.session.sm_enabled() {
+            self.leftovers.extend(left);
         }
     }
 }

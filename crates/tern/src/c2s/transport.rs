@@ -42,6 +42,11 @@ pub trait Transport: Send {
     fn reset(&mut self);
     /// Close the connection (after flushing).
     async fn shutdown(&mut self);
+    /// Stanzas queued for the client that it never received (e.g. a BOSH queue when the
+    /// session ended); the driver delivers them elsewhere.
+    fn take_undelivered(&mut self) -> Vec<Element> {
+        Vec::new()
+    }
     /// Short description for logs (peer address, transport kind).
     fn describe(&self) -> String;
 }

@@ -31,7 +31,8 @@ fn example_file_parses() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tern.example.toml");
     let cfg = Config::load(&path).unwrap();
     assert_eq!(cfg.vhosts.len(), 3);
-    assert_eq!(cfg.listeners.len(), 3);
+    assert_eq!(cfg.listeners.len(), 5);
+    assert_eq!(cfg.bosh.max_wait_secs, 50);
     assert_eq!(cfg.storage_url(), "sqlite:/var/lib/tern/tern.db");
     let problems = cfg.validate();
     assert_eq!(problems.len(), 6, "{problems:#?}");
@@ -127,8 +128,8 @@ fn every_problem_is_reported_with_its_key() {
         "limits.auth_timeout_secs",
         "limits.sm_resume_timeout_secs",
         "limits.burst_bytes",
-        "listeners[2].address",
-        "listeners[3].address",
+        "listeners[4].address",
+        "listeners[5].address",
         "vhosts[1].domain",
         "vhosts[1].cert",
         "vhosts[2].domain",

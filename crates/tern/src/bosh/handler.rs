@@ -1,0 +1,98 @@
+//! The HTTP side of the connection manager (XEP-0124 §7-§8, §17): parse the `<body/>`,
+//! refuse bad requests with the terminal binding condition the XEP names (HTTP 200, never a
+//! 4xx, §17.1), create sessions (one task each) or hand the request to the session's task.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tern_core::bosh::{BodyRequest, BoshConfig};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use super::transport::BoshTransport;
+use super::{HttpReply, HttpRequest};
+use crate::c2s::driver::{self, ConnInfo};
+use crate::server::Server;
+
+/// Requests a session task may have queued from the HTTP side.
+const REQUEST_QUEUE: usize = 16;
+
+/// Answer one POSTed body.
+pub async fn post(server: &Arc<Server>, peer: IpAddr, https: bool, bytes: &[u8]) -> HttpReply {
+    let limits = tern_wire::Limits { max_stanza_bytes: body_limit(server), ..tern_wire::Limits::default() };
+    let el = match tern_wire::parse_document(bytes, limits) {
+        Ok(el) => el,
+        Err(e) => {
+            warn!(peer = %peer, condition = e.condition(), error = %e, "BOSH: bad body");
+            let cond = if e.condition() == "policy-violation" { "policy-violation" } else { "bad-request" };
+            return HttpReply::terminal(cond);
+        }
+    };
+    let req = match BodyRequest::from_element(el) {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(peer = %peer, error = %e, "BOSH: bad request");
+            return HttpReply::terminal("bad-request");
+        }
+    };
+    match req.sid.clone() {
+        Some(sid) => match server.bosh.get(&sid) {
+            Some(tx) => forward(server, tx, req).await,
+            None => {
+                info!(peer = %peer, "BOSH: unknown sid");
+                HttpReply::terminal("item-not-found")
+            }
+        },
+        None => create(server, peer, https, req).await,
+    }
+}
+
+/// Largest body accepted: a stanza at the size limit plus the wrapper.
+pub fn body_limit(server: &Server) -> usize {
+    server.config.limits.max_stanza_bytes + 4096
+}
+
+/// A new session (§7.1): checks, then a session task with a BOSH transport.
+async fn create(server: &Arc<Server>, peer: IpAddr, https: bool, req: BodyRequest) -> HttpReply {
+    let to = req.to.as_deref().map(str::to_ascii_lowercase);
+    if !to.as_deref().is_some_and(|d| server.is_local(d)) {
+        info!(peer = %peer, to = ?req.to, "BOSH: host-unknown");
+        return HttpReply::terminal("host-unknown");
+    }
+    let cfg = &server.config.bosh;
+    if !server.bosh.allow_creation(peer, cfg.creations_per_minute, Instant::now()) {
+        warn!(peer = %peer, "BOSH: too many session creations");
+        return HttpReply::terminal("policy-violation");
+    }
+    let sid = tern_core::xml::random_id(18);
+    let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
+    server.bosh.insert(&sid, tx.clone());
+    let bosh_cfg = BoshConfig {
+        max_wait: cfg.max_wait_secs,
+        max_hold: cfg.max_hold,
+        inactivity: cfg.inactivity_secs,
+        maxpause: cfg.maxpause_secs,
+        polling: cfg.polling_secs,
+        max_queue: cfg.max_queue,
+    };
+    let scheme = if https { "https" } else { "http" };
+    let transport = BoshTransport::new(sid.clone(), rx, bosh_cfg, server.bosh.clone(), None, format!("bosh+{scheme} {peer} sid={sid}"));
+    let info = ConnInfo { peer, encrypted: https, starttls: false, tls_required: false };
+    tokio::spawn(driver::run(server.clone(), Box::new(transport), info));
+    forward(server, tx, req).await
+}
+
+/// Hand a request to its session and wait for the answer.
+async fn forward(server: &Server, tx: mpsc::Sender<HttpRequest>, body: BodyRequest) -> HttpReply {
+    let (reply, rx) = oneshot::channel();
+    if tx.send(HttpRequest { body, reply }).await.is_err() {
+        return HttpReply::terminal("item-not-found");
+    }
+    // The session answers within `wait`; this only bounds a session task that died.
+    let bound = Duration::from_secs(u64::from(server.config.bosh.max_wait_secs) + 30);
+    match tokio::time::timeout(bound, rx).await {
+        Ok(Ok(r)) => r,
+        _ => HttpReply::terminal("item-not-found"),
+    }
+}

@@ -1,0 +1,251 @@
+//! The BOSH transport of one session task: requests arrive from the HTTP handler through a
+//! channel, the `BoshSession` orders and holds them (XEP-0124), their payloads become stream
+//! events for the session core, and what the core sends completes held requests. A stream
+//! restart is `xmpp:restart` (XEP-0206 §5); stream errors end the session with
+//! `remote-stream-error` or the matching binding condition (XEP-0206 §8).
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use minidom::Element;
+use tern_core::bosh::{BodyRequest, BoshConfig, BoshOutput, BoshSession, EndReason, ReqId, Terminal};
+use tern_core::{StreamCondition, StreamError};
+use tern_wire::{StreamEvent, StreamHeader};
+use tokio::sync::{mpsc, oneshot};
+use tracing::debug;
+
+use super::body::{render, SessionAttrs};
+use super::{BoshSessions, HttpReply, HttpRequest, DEFAULT_CONTENT_TYPE};
+use crate::c2s::transport::{Transport, TransportError};
+
+/// The session task's side of a BOSH session.
+pub struct BoshTransport {
+    sid: String,
+    rx: mpsc::Receiver<HttpRequest>,
+    cfg: BoshConfig,
+    session: Option<BoshSession>,
+    waiting: HashMap<ReqId, oneshot::Sender<HttpReply>>,
+    next_req: ReqId,
+    header: StreamHeader,
+    attrs: SessionAttrs,
+    content_type: String,
+    events: Vec<StreamEvent>,
+    eof: bool,
+    sessions: Arc<BoshSessions>,
+    describe: String,
+}
+
+impl BoshTransport {
+    pub fn new(
+        sid: String,
+        rx: mpsc::Receiver<HttpRequest>,
+        cfg: BoshConfig,
+        sessions: Arc<BoshSessions>,
+        host: Option<String>,
+        describe: String,
+    ) -> Self {
+        let attrs = SessionAttrs {
+            sid: sid.clone(),
+            wait: cfg.max_wait,
+            hold: cfg.max_hold,
+            requests: cfg.max_hold + 1,
+            polling: cfg.polling,
+            inactivity: cfg.inactivity,
+            maxpause: cfg.maxpause,
+            from: String::new(),
+            host,
+            acks: false,
+        };
+        Self {
+            sid,
+            rx,
+            cfg,
+            session: None,
+            waiting: HashMap::new(),
+            next_req: 1,
+            header: StreamHeader::default(),
+            attrs,
+            content_type: DEFAULT_CONTENT_TYPE.to_owned(),
+            events: Vec::new(),
+            eof: false,
+            sessions,
+            describe,
+        }
+    }
+
+    fn handle(&mut self, req: HttpRequest, now: Instant) {
+        let id = self.next_req;
+        self.next_req += 1;
+        self.waiting.insert(id, req.reply);
+        match self.session.as_mut() {
+            Some(s) => s.request(id, req.body, now),
+            None => self.create(id, req.body, now),
+        }
+        self.pump();
+    }
+
+    /// The creation request (XEP-0124 §7.1, XEP-0206 §3): the XMPP stream opens.
+    fn create(&mut self, id: ReqId, body: BodyRequest, now: Instant) {
+        let s = BoshSession::new(self.cfg.clone(), id, &body, now);
+        self.attrs.wait = s.wait;
+        self.attrs.hold = s.hold;
+        self.attrs.requests = s.requests;
+        self.attrs.acks = s.uses_acks();
+        if let Some(c) = body.content.as_deref().filter(|c| !c.trim().is_empty() && c.is_ascii()) {
+            self.content_type = c.to_owned();
+        }
+        self.header = StreamHeader {
+            to: body.to.clone(),
+            version: Some(body.xmpp_version.clone().unwrap_or_else(|| "1.0".to_owned())),
+            lang: body.lang.clone(),
+            stream_ns: tern_wire::NS_STREAMS.to_owned(),
+            content_ns: tern_wire::NS_CLIENT.to_owned(),
+            name: "stream".to_owned(),
+            ..StreamHeader::default()
+        };
+        self.events.push(StreamEvent::Open(self.header.clone()));
+        self.session = Some(s);
+        if !body.payload.is_empty() {
+            self.events.extend(body.payload.into_iter().map(StreamEvent::Element));
+        }
+    }
+
+    /// Carry out the state machine's outputs.
+    fn pump(&mut self) {
+        let Some(s) = self.session.as_mut() else { return };
+        while let Some(o) = s.poll_output() {
+            match o {
+                BoshOutput::Respond { req, response } => {
+                    if let Some(tx) = self.waiting.remove(&req) {
+                        let body = render(&response, Some(&self.attrs));
+                        let _ = tx.send(HttpReply { body, content_type: self.content_type.clone() });
+                    }
+                }
+                BoshOutput::Stanzas(v) => self.events.extend(v.into_iter().map(StreamEvent::Element)),
+                BoshOutput::Restart => self.events.push(StreamEvent::Open(self.header.clone())),
+                BoshOutput::Ended(EndReason::ClientTerminated) => {
+                    self.events.push(StreamEvent::Close);
+                    self.eof = true;
+                }
+                BoshOutput::Ended(reason) => {
+                    debug!(sid = %self.sid, ?reason, "BOSH session ended");
+                    self.eof = true;
+                }
+            }
+        }
+    }
+
+    fn now_flush(&mut self) {
+        if let Some(s) = self.session.as_mut() {
+            s.flush(Instant::now());
+        }
+        self.pump();
+    }
+}
+
+/// The binding condition for a stream error (XEP-0206 §8, XEP-0124 §17.2).
+fn terminal_for(err: &StreamError) -> Terminal {
+    let condition = match err.condition {
+        StreamCondition::HostUnknown => "host-unknown",
+        StreamCondition::SystemShutdown => "system-shutdown",
+        StreamCondition::ImproperAddressing => "improper-addressing",
+        StreamCondition::InternalServerError => "internal-server-error",
+        _ => "remote-stream-error",
+    };
+    let children = if condition == "remote-stream-error" { vec![err.to_element()] } else { Vec::new() };
+    Terminal { condition, children }
+}
+
+#[async_trait]
+impl Transport for BoshTransport {
+    async fn read(&mut self, events: &mut Vec<StreamEvent>) -> Result<bool, TransportError> {
+        loop {
+            if !self.events.is_empty() {
+                events.append(&mut self.events);
+                return Ok(true);
+            }
+            if self.eof {
+                return Ok(false);
+            }
+            let deadline = self.session.as_ref().and_then(BoshSession::next_deadline);
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = self.rx.recv() => match r {
+                    Some(req) => self.handle(req, Instant::now()),
+                    None => self.eof = true,
+                },
+                _ = sleep => {
+                    if let Some(s) = self.session.as_mut() {
+                        s.tick(Instant::now());
+                    }
+                    self.pump();
+                }
+            }
+        }
+    }
+
+    fn queue_open(&mut self, _id: &str, from: Option<&str>, features: Option<&Element>) {
+        if let Some(f) = from {
+            self.attrs.from = f.to_owned();
+        }
+        if let (Some(s), Some(f)) = (self.session.as_mut(), features) {
+            s.push(f.clone());
+        }
+    }
+
+    fn queue(&mut self, el: &Element) {
+        if let Some(s) = self.session.as_mut() {
+            s.push(el.clone());
+        }
+    }
+
+    fn queue_close(&mut self, err: Option<&StreamError>) {
+        let t = match err {
+            Some(e) => terminal_for(e),
+            None => Terminal { condition: "", children: Vec::new() },
+        };
+        if let Some(s) = self.session.as_mut() {
+            s.terminate(t);
+        }
+        self.pump();
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        self.now_flush();
+        Ok(())
+    }
+
+    async fn start_tls(&mut self, _domain: &str) -> Result<(), TransportError> {
+        Err(TransportError::Unsupported)
+    }
+
+    fn reset(&mut self) {}
+
+    async fn shutdown(&mut self) {
+        self.now_flush();
+        self.sessions.remove(&self.sid);
+        self.rx.close();
+    }
+
+    fn take_undelivered(&mut self) -> Vec<Element> {
+        self.session.as_mut().map(BoshSession::take_undelivered).unwrap_or_default()
+    }
+
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+}
+
+impl Drop for BoshTransport {
+    fn drop(&mut self) {
+        self.sessions.remove(&self.sid);
+    }
+}

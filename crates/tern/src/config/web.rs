@@ -1,0 +1,70 @@
+//! `[http]` and `[bosh]` settings: the HTTP listeners that serve BOSH (XEP-0124/0206) and,
+//! later, WebSocket and XEP-0156 discovery. Defaults are chosen for real networks: every
+//! held request ends before common proxies' 60 s read timeout, and inactivity/maxpause
+//! outlast browsers' throttling of background tabs (timers fire at most once a minute).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// `[http]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Origins allowed by CORS; empty means any (`*`).
+    pub cors_origins: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (for logs and per-IP limits).
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Longest time to receive a request's headers and body (slow-loris bound).
+    pub request_timeout_secs: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self { cors_origins: Vec::new(), trusted_proxies: Vec::new(), request_timeout_secs: 10 }
+    }
+}
+
+impl HttpSettings {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+}
+
+/// `[bosh]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BoshSettings {
+    /// URL path of the connection manager.
+    pub path: String,
+    /// Longest a request is held (below 60 s so proxies never cut it).
+    pub max_wait_secs: u32,
+    /// Most requests held at once.
+    pub max_hold: u32,
+    /// A session with no request for this long is dropped (XEP-0124 §7.5).
+    pub inactivity_secs: u32,
+    /// Longest `pause` granted (XEP-0124 §10).
+    pub maxpause_secs: u32,
+    /// Shortest interval between empty polls of polling sessions.
+    pub polling_secs: u32,
+    /// Stanzas queued for a client that is not polling before its session ends.
+    pub max_queue: usize,
+    /// New sessions one IP may create per minute.
+    pub creations_per_minute: u32,
+}
+
+impl Default for BoshSettings {
+    fn default() -> Self {
+        Self {
+            path: "/http-bind".to_owned(),
+            max_wait_secs: 50,
+            max_hold: 1,
+            inactivity_secs: 90,
+            maxpause_secs: 300,
+            polling_secs: 2,
+            max_queue: 1000,
+            creations_per_minute: 120,
+        }
+    }
+}

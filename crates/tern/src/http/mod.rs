@@ -1,0 +1,136 @@
+//! The HTTP listeners (plain on 5280, TLS with SNI on 5281): our own accept loop so TLS
+//! picks a certificate per vhost, hyper with header and body timeouts (slow-loris bounds),
+//! and the axum routes: BOSH (XEP-0124/0206), a human-readable page on `GET`, and CORS on
+//! every response with `OPTIONS` preflights answered.
+
+mod cors;
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Extension, State};
+use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tower::ServiceExt as _;
+use tracing::{debug, warn};
+
+use crate::server::Server;
+
+/// The TCP peer of a request.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub SocketAddr);
+
+#[derive(Clone)]
+struct AppState {
+    server: Arc<Server>,
+    https: bool,
+}
+
+/// The routes of one HTTP listener.
+pub fn router(server: Arc<Server>, https: bool) -> Router {
+    let path = server.config.bosh.path.clone();
+    let state = AppState { server: server.clone(), https };
+    Router::new()
+        .route(&path, post(bosh_post).get(bosh_page).options(cors::preflight))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(server, cors::add_headers))
+        .with_state(state)
+}
+
+/// Accept HTTP(S) connections until the task is dropped.
+pub async fn serve(server: Arc<Server>, listener: TcpListener, tls: bool) {
+    let app = router(server.clone(), tls);
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        let server = server.clone();
+        tokio::spawn(async move {
+            let _ = stream.set_nodelay(true);
+            let timeout = server.config.http.request_timeout();
+            let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(Peer(peer));
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(app.oneshot(req.map(Body::new)).await.unwrap_or_else(|e| match e {})) }
+            });
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder.http1().timer(TokioTimer::new()).header_read_timeout(timeout);
+            let result = if tls {
+                let acceptor = tokio_rustls::TlsAcceptor::from(server.certs.server_config());
+                match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => builder.serve_connection_with_upgrades(TokioIo::new(s), svc).await,
+                    _ => return debug!(peer = %peer, "HTTPS handshake failed or timed out"),
+                }
+            } else {
+                builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).await
+            };
+            if let Err(e) = result {
+                debug!(peer = %peer, error = %e, "HTTP connection ended with an error");
+            }
+        });
+    }
+}
+
+/// The client address: the TCP peer, or `X-Forwarded-For` when the peer is a trusted proxy
+/// (the rightmost address that is not itself a trusted proxy).
+pub fn client_ip(server: &Server, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+    let trusted = &server.config.http.trusted_proxies;
+    if !trusted.contains(&peer.ip()) {
+        return peer.ip();
+    }
+    let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+    let hops: Vec<IpAddr> = forwarded.flat_map(|v| v.split(',')).filter_map(|s| s.trim().parse().ok()).collect();
+    hops.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer.ip())
+}
+
+async fn bosh_post(
+    State(st): State<AppState>,
+    Extension(Peer(peer)): Extension<Peer>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let ip = client_ip(&st.server, peer, &headers);
+    let limit = crate::bosh::handler::body_limit(&st.server);
+    let timeout = st.server.config.http.request_timeout();
+    let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
+            warn!(peer = %ip, "BOSH: body over the size limit");
+            return reply(crate::bosh::HttpReply::terminal("policy-violation"));
+        }
+        Err(_) => {
+            warn!(peer = %ip, "BOSH: body not received in time");
+            return (StatusCode::REQUEST_TIMEOUT, [(header::CONNECTION, "close")]).into_response();
+        }
+    };
+    reply(crate::bosh::handler::post(&st.server, ip, st.https, &bytes).await)
+}
+
+fn reply(r: crate::bosh::HttpReply) -> Response {
+    ([(header::CONTENT_TYPE, r.content_type)], r.body).into_response()
+}
+
+async fn bosh_page(State(st): State<AppState>) -> Html<String> {
+    Html(format!(
+        "<!DOCTYPE html><html><head><title>tern BOSH</title></head><body><h1>tern</h1>\
+         <p>This is an XMPP over BOSH endpoint (XEP-0124, XEP-0206). Point an XMPP client at \
+         <code>{}</code> and POST &lt;body/&gt; requests here.</p></body></html>",
+        st.server.config.bosh.path
+    ))
+}
+
+async fn not_found() -> impl IntoResponse {
+    (StatusCode::NOT_FOUND, "not found\n")
+}
