@@ -6,18 +6,33 @@
 //! 0 = SCRAM-SHA-1 instead of SCRAM-SHA-256, 1 = unknown user,
 //! 2 = send an empty initial response and client-first through `step()`.
 //! The server nonce part is fixed ("SERVERNONCE", via the `fuzzing`
-//! feature) so that the fuzzer can get past the nonce check.
+//! feature) so that the fuzzer can get past the nonce check, and the salts
+//! are fixed too, so that a seed can carry a valid client proof and reach
+//! the success path (`seeds/scram_server/*-valid`, made by `gen_seeds.py`).
 
 #![no_main]
 
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use tern_auth::{Mechanism, SaslServer, SaslStep, StoredCredentials};
+use tern_auth::{
+    DEFAULT_ITERATIONS, Mechanism, SaslServer, SaslStep, ScramHash, StoredCredentials,
+    derive_credentials,
+};
+
+/// Password and salts of the one known user; `gen_seeds.py` uses the same.
+const PASSWORD: &str = "pencil";
+const SALT_SHA1: &[u8] = b"tern-fuzz-salt-1";
+const SALT_SHA256: &[u8] = b"tern-fuzz-salt-2";
 
 /// Fixed credentials, derived once (PBKDF2 is slow).
-static CREDS: LazyLock<Option<StoredCredentials>> =
-    LazyLock::new(|| StoredCredentials::from_password("pencil").ok());
+static CREDS: LazyLock<Option<StoredCredentials>> = LazyLock::new(|| {
+    let derive = |hash, salt| derive_credentials(hash, PASSWORD, salt, DEFAULT_ITERATIONS).ok();
+    Some(StoredCredentials {
+        sha1: derive(ScramHash::Sha1, SALT_SHA1)?,
+        sha256: derive(ScramHash::Sha256, SALT_SHA256)?,
+    })
+});
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else {

@@ -108,7 +108,7 @@ impl StreamFramer {
             Output::RootOpen(info) => out.push(StreamEvent::Open(StreamHeader::from_root(info))),
             Output::Unit(el) => out.push(StreamEvent::Element(el)),
             Output::RootClose => out.push(StreamEvent::Close),
-            Output::Nothing | Output::RootWhitespace => {}
+            Output::Nothing | Output::RootWhitespace(_) => {}
         });
         if let Err(e) = &result {
             self.dead = Some(e.clone());

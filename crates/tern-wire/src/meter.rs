@@ -141,9 +141,10 @@ impl Meter {
             input = &input[used..];
             match result {
                 Ok(Some(ev)) => {
+                    let start = self.committed;
                     self.committed += ev.metrics().len() as u64;
                     let out = self.tree.process(ev)?;
-                    self.after_event(out, &mut sink)?;
+                    self.after_event(out, start, &mut sink)?;
                     self.check_size()?;
                 }
                 Ok(None) => return Ok(()),
@@ -168,6 +169,7 @@ impl Meter {
     fn after_event(
         &mut self,
         out: Output,
+        event_start: u64,
         sink: &mut impl FnMut(Output),
     ) -> Result<(), FramerError> {
         if matches!(out, Output::RootOpen(_) | Output::Unit(_))
@@ -177,7 +179,12 @@ impl Meter {
         }
         match out {
             Output::Nothing => {}
-            Output::RootWhitespace => self.unit_base = self.committed,
+            // The boundary is right after the whitespace itself: bytes rxml attributed to
+            // the event beyond it (a malformed byte it reports later) stay in the next unit,
+            // so the outcome at EOF does not depend on how the input was split.
+            Output::RootWhitespace(n) => {
+                self.unit_base = self.committed.min(event_start + n as u64);
+            }
             Output::RootOpen(info) => {
                 self.opened = true;
                 self.unit_base = self.committed;

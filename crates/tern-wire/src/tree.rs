@@ -54,8 +54,10 @@ pub(crate) struct RootInfo {
 pub(crate) enum Output {
     /// Nothing complete yet.
     Nothing,
-    /// Whitespace directly inside a container root: a unit boundary.
-    RootWhitespace,
+    /// Whitespace directly inside a container root: a unit boundary after this many bytes
+    /// of whitespace text (the event's byte count can also cover a pending malformed byte
+    /// that rxml reports with the next event).
+    RootWhitespace(usize),
     /// The container root's start tag is complete.
     RootOpen(RootInfo),
     /// A unit (stanza) is complete.
@@ -250,7 +252,7 @@ impl Assembler {
             top.append_text(text);
             Ok(Output::Nothing)
         } else if text.bytes().all(is_xml_whitespace) {
-            Ok(Output::RootWhitespace)
+            Ok(Output::RootWhitespace(text.len()))
         } else {
             Err(nwf("character data directly inside the stream root"))
         }
@@ -333,7 +335,7 @@ mod tests {
             }
             o => panic!("unexpected {o:?}"),
         }
-        assert!(matches!(out[1], Output::RootWhitespace));
+        assert!(matches!(out[1], Output::RootWhitespace(_)));
         assert!(matches!(&out[2], Output::Unit(el) if el.is("x", "urn:c")));
         assert!(matches!(out[3], Output::RootClose));
     }

@@ -194,3 +194,25 @@ fn namespace_violations_are_not_well_formed() {
         Some("not-well-formed")
     );
 }
+
+/// Found by fuzzing: a malformed byte after root-level whitespace must give the same
+/// outcome at EOF whatever the split (rxml attributes it to the whitespace event).
+#[test]
+fn malformed_byte_after_whitespace_is_split_independent() {
+    let header = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='x' version='1.0'>";
+    for tail in [&b"\n\xD6"[..], &b"\r\xFE\r"[..], &b" \xC3"[..]] {
+        let mut input = header.as_bytes().to_vec();
+        input.extend_from_slice(tail);
+        let outcome = |chunk: usize| {
+            let mut f = StreamFramer::new(Limits::default());
+            let mut out = Vec::new();
+            let fed = input.chunks(chunk).try_for_each(|c| f.feed(c, &mut out));
+            fed.and_then(|()| f.eof()).map_err(|e| e.condition())
+        };
+        let whole = outcome(input.len());
+        assert!(whole.is_err(), "{tail:?} must not end cleanly");
+        for chunk in [1, 2, 3, 5] {
+            assert_eq!(outcome(chunk), whole, "{tail:?} in chunks of {chunk}");
+        }
+    }
+}
