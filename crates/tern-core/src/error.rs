@@ -127,7 +127,7 @@ pub struct StanzaError {
     pub kind: ErrorType,
     pub condition: StanzaCondition,
     pub text: Option<String>,
-    pub app: Option<Element>,
+    pub app: Option<Box<Element>>,
 }
 
 impl StanzaError {
@@ -161,7 +161,7 @@ impl StanzaError {
             el.append_child(text_elem("text", ns::XMPP_STANZAS, t.clone()));
         }
         if let Some(app) = &self.app {
-            el.append_child(app.clone());
+            el.append_child(app.as_ref().clone());
         }
         el
     }

@@ -185,12 +185,11 @@ impl BoshSession {
         if self.ended {
             return self.respond_terminal(req, body.rid, "item-not-found");
         }
-        if let Some(expected) = &self.key {
-            if !request::key_matches(body.key.as_deref(), expected) {
+        if let Some(expected) = &self.key
+            && !request::key_matches(body.key.as_deref(), expected) {
                 // §15.3: not processed; the session stays for its legitimate owner.
                 return self.out.push_back(BoshOutput::Respond { req, response: terminal_response(body.rid, "item-not-found") });
             }
-        }
         self.last_activity = now;
         self.idle_allowance = Duration::from_secs(u64::from(self.cfg.inactivity));
         if body.rid <= self.last_rid {
@@ -238,11 +237,10 @@ impl BoshSession {
         if let Some(ack) = body.ack {
             self.sent.retain(|rid, _| *rid > ack);
         }
-        if let Some(p) = body.pause {
-            if p > self.cfg.maxpause {
+        if let Some(p) = body.pause
+            && p > self.cfg.maxpause {
                 return self.fail(req, body.rid, "policy-violation");
             }
-        }
         if self.hold == 0 && body.payload.is_empty() && !body.restart && body.kind == RequestKind::Normal {
             if self.last_empty_poll.is_some_and(|t| now.duration_since(t) < Duration::from_secs(u64::from(self.cfg.polling))) {
                 return self.fail(req, body.rid, "policy-violation");

@@ -249,7 +249,7 @@ impl C2sSession {
             self.open_response(Some(to));
             return self.stream_error(StreamCondition::HostUnknown, "domain changed on restart");
         }
-        if !h.version.as_deref().is_some_and(|v| v.split('.').next() == Some("1")) {
+        if h.version.as_deref().is_none_or(|v| v.split('.').next() != Some("1")) {
             self.open_response(Some(to));
             return self.stream_error(StreamCondition::UnsupportedVersion, "version 1.0 required");
         }

@@ -169,12 +169,11 @@ impl Driver {
     }
 
     async fn flush(&mut self) {
-        if let Some(t) = self.transport.as_mut() {
-            if let Err(e) = t.flush().await {
+        if let Some(t) = self.transport.as_mut()
+            && let Err(e) = t.flush().await {
                 debug!(session = self.handle.id, error = %e, "write failed");
                 self.lose_transport().await;
             }
-        }
     }
 
     /// The transport is gone without a clean close: hibernate if resumable, else end.

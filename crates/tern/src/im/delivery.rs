@@ -21,7 +21,7 @@ pub(super) async fn outbound_message(server: &Server, s: &mut ImSession, stanza:
     };
     if server.blocks(&s.bare, &to).await {
         let mut err = StanzaError::new(StanzaCondition::NotAcceptable);
-        err.app = Some(Element::bare("blocked", tern_core::ns::BLOCKING_ERRORS));
+        err.app = Some(Box::new(Element::bare("blocked", tern_core::ns::BLOCKING_ERRORS)));
         return Reply::error(&stanza, err);
     }
     carbons::copy_sent(server, s, &stanza);
@@ -43,12 +43,11 @@ pub async fn deliver_message(server: &Server, stanza: Element, to: &Jid) -> Resu
         return Ok(());
     }
     let sender = crate::router::jid_of(stanza.attr("from"));
-    if let Some(from) = &sender {
-        if server.blocks(&bare, from).await {
+    if let Some(from) = &sender
+        && server.blocks(&bare, from).await {
             // XEP-0191 §3.5: the blocked entity learns nothing but that delivery failed.
             return Err(StanzaError::new(StanzaCondition::ServiceUnavailable));
         }
-    }
     let mtype = stanza_type(&stanza).to_owned();
     let resources = server.router.resources(&bare);
     let infos = resource_infos(&resources);
@@ -104,7 +103,10 @@ pub async fn route(server: &Server, stanza: Element) {
     let result = match stanza.name() {
         "message" => deliver_message(server, stanza.clone(), &to).await,
         "iq" => deliver_iq(server, &stanza, &to).await,
-        _ => Ok(super::presence::deliver_inbound(server, stanza.clone(), &to).await),
+        _ => {
+            let _: () = super::presence::deliver_inbound(server, stanza.clone(), &to).await;
+            Ok(())
+        },
     };
     if let Err(e) = result {
         bounce(server, &stanza, e);
@@ -117,11 +119,10 @@ pub(super) async fn deliver_iq(server: &Server, iq: &Element, to: &Jid) -> Resul
         return Err(remote_error());
     }
     let bare = to.to_bare();
-    if let Some(from) = crate::router::jid_of(iq.attr("from")) {
-        if server.blocks(&bare, &from).await {
+    if let Some(from) = crate::router::jid_of(iq.attr("from"))
+        && server.blocks(&bare, &from).await {
             return Err(StanzaError::new(StanzaCondition::ServiceUnavailable));
         }
-    }
     let resources = server.router.resources(&bare);
     let target = to.resource().and_then(|res| resources.iter().position(|r| r.jid.resource() == res));
     if target.is_none() && forward_remote(server, to, iq).await {
@@ -145,11 +146,10 @@ pub(super) async fn deliver_iq(server: &Server, iq: &Element, to: &Jid) -> Resul
 pub(super) fn bounce(server: &Server, stanza: &Element, err: StanzaError) {
     let Some(reply) = error_reply(stanza, &err) else { return };
     let Some(Ok(to)) = crate::router::jid_of(reply.attr("to")).map(Jid::try_into_full) else { return };
-    if let Some(r) = server.router.resource(&to) {
-        if !r.handle.send(SessionMsg::Stanza(reply)) {
+    if let Some(r) = server.router.resource(&to)
+        && !r.handle.send(SessionMsg::Stanza(reply)) {
             debug!(to = %to, "error reply dropped: inbox full");
         }
-    }
 }
 
 /// A stanza left in an ended session's inbox: deliver it elsewhere (other resources or

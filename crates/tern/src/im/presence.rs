@@ -84,13 +84,12 @@ async fn broadcast_available(server: &Server, s: &mut ImSession, stanza: Element
     }
     // The user's other available resources (§4.2.2, last bullet).
     for r in server.router.resources(&s.bare) {
-        if r.jid != s.jid {
-            if let Some(mut p) = r.presence.clone() {
+        if r.jid != s.jid
+            && let Some(mut p) = r.presence.clone() {
                 set_attr(&mut p, "from", r.jid.as_str());
                 set_attr(&mut p, "to", s.jid.as_str());
                 reply.to_client.push(p);
             }
-        }
     }
     // Subscription requests awaiting approval are delivered again (§3.1.3).
     if let Ok(pending) = server.store.pending_in(vhost, user).await {
@@ -182,11 +181,10 @@ pub async fn deliver_inbound(server: &Server, stanza: Element, to: &Jid) {
     }
     let ptype = stanza_type(&stanza).to_owned();
     let from = crate::router::jid_of(stanza.attr("from"));
-    if let Some(from) = &from {
-        if server.blocks(&to.to_bare(), from).await {
+    if let Some(from) = &from
+        && server.blocks(&to.to_bare(), from).await {
             return;
         }
-    }
     if matches!(ptype.as_str(), "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed") {
         if let Some(from) = from {
             subscription_in(server, &to.to_bare(), &from.to_bare(), stanza, &ptype).await;

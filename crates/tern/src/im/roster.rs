@@ -82,11 +82,10 @@ pub(super) fn parts(b: &BareJid) -> (&str, &str) {
 
 /// `jabber:iq:roster` get/set from the client.
 pub(super) async fn handle(server: &Server, s: &mut ImSession, iq: &Element, query: &Element) -> Reply {
-    if let Some(to) = iq.attr("to") {
-        if Jid::new(to).map(|j| j.to_bare() != s.bare).unwrap_or(true) {
+    if let Some(to) = iq.attr("to")
+        && Jid::new(to).map(|j| j.to_bare() != s.bare).unwrap_or(true) {
             return Reply::error(iq, StanzaError::new(StanzaCondition::Forbidden));
         }
-    }
     let (vhost, user) = parts(&s.bare);
     match iq.attr("type") {
         Some("get") => {
