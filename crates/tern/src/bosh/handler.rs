@@ -77,7 +77,10 @@ async fn create(server: &Arc<Server>, peer: IpAddr, https: bool, req: BodyReques
         max_queue: cfg.max_queue,
     };
     let scheme = if https { "https" } else { "http" };
-    let transport = BoshTransport::new(sid.clone(), rx, bosh_cfg, server.bosh.clone(), None, format!("bosh+{scheme} {peer} sid={sid}"));
+    let http = &server.config.http;
+    let host = http.public_hostname.clone().filter(|_| http.pin_sessions);
+    let describe = format!("bosh+{scheme} {peer} sid={sid}");
+    let transport = BoshTransport::new(sid.clone(), rx, bosh_cfg, server.bosh.clone(), host, describe);
     let info = ConnInfo { peer, encrypted: https, starttls: false, tls_required: false };
     tokio::spawn(driver::run(server.clone(), Box::new(transport), info));
     forward(server, tx, req).await

@@ -18,11 +18,27 @@ pub struct HttpSettings {
     pub trusted_proxies: Vec<IpAddr>,
     /// Longest time to receive a request's headers and body (slow-loris bound).
     pub request_timeout_secs: u64,
+    /// BOSH URLs as clients outside see them, for XEP-0156 discovery. When empty, the URL
+    /// is built from the request's own `Host` (and a trusted proxy's `X-Forwarded-Host`
+    /// and `X-Forwarded-Proto`), so an internal address is never advertised by accident.
+    pub public_bosh_urls: Vec<String>,
+    /// This node's public host name (e.g. `t1.example.com`): sent as `host` on BOSH
+    /// session creation so a client can send every request of its session to this node.
+    pub public_hostname: Option<String>,
+    /// Send `host` on BOSH session creation (on by default when `public_hostname` is set).
+    pub pin_sessions: bool,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self { cors_origins: Vec::new(), trusted_proxies: Vec::new(), request_timeout_secs: 10 }
+        Self {
+            cors_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            request_timeout_secs: 10,
+            public_bosh_urls: Vec::new(),
+            public_hostname: None,
+            pin_sessions: true,
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! every response with `OPTIONS` preflights answered.
 
 mod cors;
+mod hostmeta;
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -13,7 +14,7 @@ use axum::body::Body;
 use axum::extract::{Extension, State};
 use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
@@ -38,6 +39,8 @@ pub fn router(server: Arc<Server>, https: bool) -> Router {
     let state = AppState { server: server.clone(), https };
     Router::new()
         .route(&path, post(bosh_post).get(bosh_page).options(cors::preflight))
+        .route("/.well-known/host-meta", get(hostmeta::xrd).options(cors::preflight))
+        .route("/.well-known/host-meta.json", get(hostmeta::jrd).options(cors::preflight))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(server, cors::add_headers))
         .with_state(state)
