@@ -49,6 +49,22 @@ pub fn parse_to(el: &Element) -> Result<Option<Jid>, StanzaError> {
     }
 }
 
+/// The normalized localpart of account `user` on `vhost` (RFC 7622 §3.3 nodeprep, applied
+/// until it is stable: the `jid` crate can change a string again on a second pass, e.g.
+/// U+213B FACSIMILE SIGN → "FAX" → "fax", and an account must have one key).
+pub fn account_localpart(user: &str, vhost: &str) -> Option<String> {
+    let mut node = user.to_owned();
+    for _ in 0..3 {
+        let parsed = jid::BareJid::new(&format!("{node}@{vhost}")).ok()?;
+        let next = parsed.node()?.as_str().to_owned();
+        if next == node {
+            return Some(node);
+        }
+        node = next;
+    }
+    None
+}
+
 /// Check an IQ's shape (RFC 6120 §8.2.3): an `id`, a known type, and exactly one payload
 /// child for `get`/`set`.
 pub fn validate_iq(el: &Element) -> Result<(), StanzaError> {
@@ -116,6 +132,14 @@ mod tests {
         assert_eq!(parse_to(&m).err().map(|e| e.condition), Some(StanzaCondition::JidMalformed));
         assert_eq!(StanzaKind::of(&m), Some(StanzaKind::Message));
         assert_eq!(StanzaKind::of(&elem("message", "other", &[])), None);
+    }
+
+    #[test]
+    fn account_localparts_are_stable() {
+        assert_eq!(account_localpart("Alice", "example.com").as_deref(), Some("alice"));
+        assert_eq!(account_localpart("\u{213B}", "example.com").as_deref(), Some("fax"));
+        assert_eq!(account_localpart("a@b", "example.com"), None);
+        assert_eq!(account_localpart("", "example.com"), None);
     }
 
     /// RFC 7622 address handling as tern relies on it: case folding of localpart and

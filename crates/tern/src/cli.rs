@@ -114,7 +114,10 @@ fn account(cfg: &Config, jid: &str) -> anyhow::Result<(String, String)> {
     if cfg.vhost(&vhost).is_none() {
         bail!("{vhost} is not a configured vhost");
     }
-    Ok((vhost, node.as_str().to_owned()))
+    let Some(user) = tern_core::stanza::account_localpart(node.as_str(), &vhost) else {
+        bail!("{jid} has no stable local part");
+    };
+    Ok((vhost, user))
 }
 
 async fn store(cfg: &Config) -> anyhow::Result<std::sync::Arc<dyn tern_store::Store>> {

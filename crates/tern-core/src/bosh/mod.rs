@@ -290,9 +290,14 @@ impl BoshSession {
     pub fn push(&mut self, el: Element) {
         self.queue.push(el);
         if self.queue.len() > self.cfg.max_queue && !self.ended {
-            // The client stopped polling: end the session; the queue rides on the terminal
-            // response if the client comes back, or is handed back for rerouting.
-            self.terminate(Terminal { condition: "policy-violation", children: Vec::new() });
+            // The client stopped polling: end the session now, so memory stays bounded; the
+            // queue is handed back (`take_undelivered`) for rerouting or offline storage.
+            let condition = "policy-violation";
+            self.terminate(Terminal { condition, children: Vec::new() });
+            if !self.ended {
+                self.ended = true;
+                self.out.push_back(BoshOutput::Ended(EndReason::Terminal(condition)));
+            }
         }
     }
 
@@ -336,8 +341,9 @@ impl BoshSession {
             self.answer(h.req, h.rid);
         }
         if let Some(h) = last {
+            // §17.2: no stanzas ride on a terminate body (clients such as strophe.js drop
+            // them); what is still queued stays for `take_undelivered`, which reroutes it.
             let mut response = terminal_response(h.rid, t.condition);
-            response.payload = std::mem::take(&mut self.queue);
             if let Some(r) = &mut response.terminate {
                 r.children = t.children;
             }

@@ -284,11 +284,46 @@ fn wrong_key_is_refused_without_ending_the_session() {
 fn queue_overflow_ends_the_session_without_losing_stanzas() {
     let t0 = Instant::now();
     let mut s = created(t0);
-    for i in 0..=1000 {
+    for i in 0..1000 {
         s.push(stanza(&i.to_string()));
     }
-    assert!(!s.is_ended(), "nothing held: the terminal waits");
-    s.tick(t0 + Duration::from_secs(90));
-    assert!(s.is_ended());
-    assert_eq!(s.take_undelivered().len(), 1001);
+    assert!(!s.is_ended(), "up to max_queue stanzas wait for the client");
+    s.push(stanza("1000"));
+    assert!(s.is_ended(), "past max_queue the session ends at once, not after inactivity");
+    assert!(drain(&mut s).contains(&BoshOutput::Ended(EndReason::Terminal("policy-violation"))));
+    // Everything goes back to the caller for rerouting, also what arrives before it stops.
+    s.push(stanza("1001"));
+    assert_eq!(s.take_undelivered().len(), 1002);
+    // A late request gets a terminal condition and no stanzas.
+    s.request(2, req(101), t0);
+    let r = responses(&drain(&mut s));
+    assert!(r[0].1.terminate.is_some() && r[0].1.payload.is_empty());
+}
+
+#[test]
+fn terminate_body_carries_no_stanzas() {
+    // Stanzas queued when the server ends the session are handed back, not put in the
+    // terminate body, which clients such as strophe.js ignore.
+    let t0 = Instant::now();
+    let mut s = created(t0);
+    s.push(stanza("late"));
+    s.terminate(Terminal { condition: "remote-stream-error", children: Vec::new() });
+    s.request(2, req(101), t0);
+    let r = responses(&drain(&mut s));
+    assert_eq!(r.len(), 1);
+    assert!(r[0].1.terminate.is_some() && r[0].1.payload.is_empty(), "{:?}", r[0].1);
+    assert_eq!(ids_of(&s.take_undelivered()), ["late"]);
+    // With a request held the same holds.
+    let mut s = created(t0);
+    s.request(2, req(101), t0);
+    drain(&mut s);
+    s.push(stanza("queued"));
+    s.terminate(Terminal { condition: "system-shutdown", children: Vec::new() });
+    let r = responses(&drain(&mut s));
+    assert!(r[0].1.terminate.is_some() && r[0].1.payload.is_empty(), "{:?}", r[0].1);
+    assert_eq!(ids_of(&s.take_undelivered()), ["queued"]);
+}
+
+fn ids_of(els: &[Element]) -> Vec<String> {
+    els.iter().filter_map(|e| e.attr("id").map(str::to_owned)).collect()
 }

@@ -92,6 +92,9 @@ impl C2sSession {
             Ok(SaslStep::NeedCredentials { username }) => {
                 self.phase = Phase::Waiting;
                 let vhost = self.vhost.clone().unwrap_or_default();
+                // Accounts are keyed by their nodeprep'd localpart ("Alice" logs in as alice);
+                // a name that is no valid localpart matches no account.
+                let username = crate::stanza::account_localpart(&username, &vhost).unwrap_or(username);
                 self.out.push_back(Output::LookupCredentials { vhost, username });
             }
             Ok(SaslStep::Challenge(data)) => {
@@ -151,8 +154,9 @@ impl C2sSession {
                     return self.iq_error(&iq, StanzaCondition::NotAcceptable, "username and password required");
                 };
                 let vhost = self.vhost.clone().unwrap_or_default();
-                let jid = match BareJid::new(&format!("{user}@{vhost}")) {
-                    Ok(j) if j.node().is_some() && !password.is_empty() => j,
+                let normalized = crate::stanza::account_localpart(&user, &vhost);
+                let jid = match normalized.map(|u| BareJid::new(&format!("{u}@{vhost}"))) {
+                    Some(Ok(j)) if !password.is_empty() => j,
                     _ => return self.iq_error(&iq, StanzaCondition::NotAcceptable, "invalid username or password"),
                 };
                 self.pending_iq = Some(iq);

@@ -398,3 +398,16 @@ fn optional_starttls_allows_scram_in_the_clear() {
     s.handle_event(StreamEvent::Element(Element::bare("starttls", ns::TLS)), now);
     assert!(drain(&mut s).contains(&Output::StartTls { domain: "example.com".into() }));
 }
+
+#[test]
+fn sasl_usernames_are_nodeprepped_for_lookup() {
+    let now = Instant::now();
+    let mut s = C2sSession::new(cfg(true), now);
+    s.handle_event(StreamEvent::Open(header("example.com")), now);
+    drain(&mut s);
+    s.handle_event(StreamEvent::Element(plain_auth("Alice", "secret")), now);
+    assert_eq!(drain(&mut s), vec![Output::LookupCredentials { vhost: "example.com".into(), username: "alice".into() }]);
+    s.credentials(Some(&creds()));
+    let outs = drain(&mut s);
+    assert!(outs.iter().any(|o| matches!(o, Output::Authenticated { jid } if jid.as_str() == "alice@example.com")));
+}
