@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Interop tests: the real tern binary against third-party XMPP clients
-# (slixmpp with pytest, @xmpp/client with node's test runner).
+# (slixmpp with pytest; @xmpp/client and strophe.js over BOSH with node's test runner).
 #
 #   tests/interop/run.sh            # uses $TERN_BIN, else <repo>/target/debug/tern
 #
@@ -82,11 +82,12 @@ log "pytest (slixmpp $("$VENV/bin/python" -c 'import slixmpp; print(slixmpp.__ve
 "$VENV/bin/python" -m pytest -v 2>&1 | tee "$WORK/pytest.out"
 PY_RC=${PIPESTATUS[0]}
 
-log "node --test (@xmpp/client $(node -p 'require("./node_modules/@xmpp/client/package.json").version'), node $NODE_VERSION)"
+NODE_TESTS=(*.test.mjs)
+log "node --test ${NODE_TESTS[*]} (@xmpp/client $(node -p 'require("./node_modules/@xmpp/client/package.json").version'), strophe.js $(node -p 'require("./node_modules/strophe.js/package.json").version'), node $NODE_VERSION)"
 # Node reads NODE_EXTRA_CA_CERTS only at start-up: let tern generate its
 # self-signed certificate first; every test server is then seeded with it.
 if CERT="$(node tern_server.mjs seed-cert "$WORK/certs")"; then
-    NODE_EXTRA_CA_CERTS="$CERT" node --test xmpp_client.test.mjs 2>&1 | tee "$WORK/node.out"
+    NODE_EXTRA_CA_CERTS="$CERT" node --test "${NODE_TESTS[@]}" 2>&1 | tee "$WORK/node.out"
     NODE_RC=${PIPESTATUS[0]}
 else
     echo "interop: could not generate the certificate for the node tests" | tee "$WORK/node.out"
@@ -110,8 +111,8 @@ PY_PASS=$(py_count passed); PY_FAIL=$(( $(py_count failed) + $(py_count errors?)
 NODE_PASS=$(node_count pass); NODE_FAIL=$(( $(node_count fail) + $(node_count cancelled) ))
 
 log "summary"
-printf 'pytest (slixmpp):           exit %s, %s passed, %s failed\n' "$PY_RC" "$PY_PASS" "$PY_FAIL"
-printf 'node --test (@xmpp/client): exit %s, %s passed, %s failed\n' "$NODE_RC" "$NODE_PASS" "$NODE_FAIL"
+printf 'pytest (slixmpp):                        exit %s, %s passed, %s failed\n' "$PY_RC" "$PY_PASS" "$PY_FAIL"
+printf 'node --test (@xmpp/client, strophe.js): exit %s, %s passed, %s failed\n' "$NODE_RC" "$NODE_PASS" "$NODE_FAIL"
 FAIL=$(( PY_FAIL + NODE_FAIL ))
 # A runner that failed without a countable failure (crash, no tests) still fails the run.
 if [ "$PY_RC" -ne 0 ] && [ "$PY_FAIL" -eq 0 ]; then FAIL=$(( FAIL + 1 )); fi

@@ -18,6 +18,9 @@ export const DOMAIN = "localhost";
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const START_TIMEOUT_MS = 30_000;
 const LISTEN_RE = /listening kind=C2s addr=127\.0\.0\.1:(\d+)/;
+const HTTP_LISTEN_RE = /listening kind=Http addr=127\.0\.0\.1:(\d+)/;
+/** The BOSH path (XEP-0124/0206) on the http listener. */
+export const BOSH_PATH = "/http-bind";
 
 export function ternBin() {
   if (process.env.TERN_BIN) return process.env.TERN_BIN;
@@ -52,6 +55,8 @@ export class TernServer {
     this.proc = null;
     this.exited = null;
     this.port = null;
+    /** Port of the `http` listener (BOSH at {@link BOSH_PATH}). */
+    this.httpPort = null;
     this.runs = 0;
     this.logs = [];
     fs.mkdirSync(this.dataDir, { recursive: true });
@@ -70,6 +75,10 @@ export class TernServer {
         "",
         "[[listeners]]",
         'kind = "c2s"',
+        'address = "127.0.0.1:0"',
+        "",
+        "[[listeners]]",
+        'kind = "http"',
         'address = "127.0.0.1:0"',
         "",
         "[[vhosts]]",
@@ -99,7 +108,12 @@ export class TernServer {
     return jid;
   }
 
-  /** Start `tern serve` and wait for its c2s listener; returns the port. */
+  /** The BOSH URL of the http listener (once started). */
+  get boshUrl() {
+    return `http://127.0.0.1:${this.httpPort}${BOSH_PATH}`;
+  }
+
+  /** Start `tern serve` and wait for its c2s and http listeners; returns the c2s port. */
   async start() {
     if (this.proc) throw new Error("server already running");
     this.runs += 1;
@@ -120,9 +134,12 @@ export class TernServer {
     this.exited.then((e) => (exitInfo = e));
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (Date.now() < deadline) {
-      const m = LISTEN_RE.exec(fs.readFileSync(log, "utf8"));
-      if (m) {
+      const text = fs.readFileSync(log, "utf8");
+      const m = LISTEN_RE.exec(text);
+      const h = HTTP_LISTEN_RE.exec(text);
+      if (m && h) {
         this.port = Number(m[1]);
+        this.httpPort = Number(h[1]);
         if (!fs.existsSync(this.cert)) throw new Error(`no certificate at ${this.cert}`);
         return this.port;
       }
@@ -132,7 +149,7 @@ export class TernServer {
       }
       await sleep(50);
     }
-    throw new Error(`tern did not log a c2s listener within ${START_TIMEOUT_MS} ms:\n${this.logText()}`);
+    throw new Error(`tern did not log its c2s and http listeners within ${START_TIMEOUT_MS} ms:\n${this.logText()}`);
   }
 
   /** Send `signal` and wait for the exit; returns {code, signal}. */
@@ -154,6 +171,7 @@ export class TernServer {
     }
     this.proc = null;
     this.port = null;
+    this.httpPort = null;
     return result;
   }
 

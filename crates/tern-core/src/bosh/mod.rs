@@ -64,6 +64,9 @@ pub struct Response {
     pub ack: Option<u64>,
     /// This is the session creation response (§7.1: only it carries the session attributes).
     pub creation: bool,
+    /// A recoverable binding error (`type='error'`, §17.1): the request was superseded by a
+    /// retransmission of the same rid, which will carry the real response.
+    pub recoverable_error: bool,
 }
 
 /// A terminal binding condition (§17.2), possibly wrapping a stream error (XEP-0206 §8).
@@ -248,9 +251,9 @@ impl BoshSession {
             self.last_empty_poll = Some(now);
         }
         if body.restart {
+            // XEP-0206 §5: a restart body carries no stanzas; any are ignored.
             self.out.push_back(BoshOutput::Restart);
-        }
-        if !body.payload.is_empty() {
+        } else if !body.payload.is_empty() {
             self.out.push_back(BoshOutput::Stanzas(body.payload));
         }
         if body.kind == RequestKind::Terminate {
@@ -357,7 +360,8 @@ impl BoshSession {
         let creation = !self.creation_answered;
         self.creation_answered = true;
         let ack = (self.acks && self.last_rid != rid).then_some(self.last_rid);
-        let response = Response { rid, payload: std::mem::take(&mut self.queue), terminate: None, ack, creation };
+        let payload = std::mem::take(&mut self.queue);
+        let response = Response { rid, payload, terminate: None, ack, creation, recoverable_error: false };
         self.sent.insert(rid, response.clone());
         while self.sent.len() > self.requests as usize {
             self.sent.pop_first();
@@ -417,14 +421,14 @@ impl BoshSession {
     }
 }
 
-/// An empty answer that releases a superseded HTTP request.
+/// The answer that releases a superseded HTTP request (§14.3: a recoverable error).
 fn empty_response(rid: u64) -> Response {
-    Response { rid, payload: Vec::new(), terminate: None, ack: None, creation: false }
+    Response { rid, payload: Vec::new(), terminate: None, ack: None, creation: false, recoverable_error: true }
 }
 
 fn terminal_response(rid: u64, condition: &'static str) -> Response {
     let terminate = Some(Terminal { condition, children: Vec::new() });
-    Response { rid, payload: Vec::new(), terminate, ack: None, creation: false }
+    Response { rid, payload: Vec::new(), terminate, ack: None, creation: false, recoverable_error: false }
 }
 
 #[cfg(test)]

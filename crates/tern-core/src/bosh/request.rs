@@ -98,7 +98,9 @@ impl BodyRequest {
             newkey: s("newkey"),
             payload: Vec::new(),
         };
-        let payload: Vec<Element> = el.take_contents_as_children().collect();
+        // XEP-0206 §4: stanzas carry `xmlns='jabber:client'`; those that inherited the body's
+        // namespace instead are read as jabber:client, as other servers do.
+        let payload: Vec<Element> = el.take_contents_as_children().map(requalify).collect();
         for p in &payload {
             // Stanzas and SASL/SM negotiation only: no stream framing inside a body.
             if p.ns() == crate::ns::STREAMS {
@@ -107,6 +109,24 @@ impl BodyRequest {
         }
         Ok(BodyRequest { payload, ..req })
     }
+}
+
+/// An element (and descendants) in the httpbind namespace, moved to jabber:client.
+fn requalify(el: Element) -> Element {
+    if el.ns() != NS_HTTPBIND {
+        return el;
+    }
+    let mut out = Element::bare(el.name(), crate::ns::CLIENT);
+    *out.attrs_mut() = el.attrs().clone();
+    for node in el.nodes() {
+        match node {
+            minidom::Node::Element(c) => {
+                out.append_child(requalify(c.clone()));
+            }
+            minidom::Node::Text(t) => out.append_text_node(t.clone()),
+        }
+    }
+    out
 }
 
 /// §15: the key sent must hash (SHA-1, lowercase hex) to the previous one.
@@ -163,6 +183,14 @@ mod tests {
             body("<body xmlns='http://jabber.org/protocol/httpbind' rid='1'><stream:stream xmlns:stream='http://etherx.jabber.org/streams'/></body>"),
             Err(BodyError::BadPayload(_))
         ));
+    }
+
+    #[test]
+    fn unqualified_stanzas_are_read_as_jabber_client() {
+        let r = body("<body xmlns='http://jabber.org/protocol/httpbind' rid='1'><message to='a@b'><body>hi</body></message></body>")
+            .expect("ok");
+        assert!(r.payload[0].is("message", crate::ns::CLIENT));
+        assert!(r.payload[0].has_child("body", crate::ns::CLIENT));
     }
 
     #[test]

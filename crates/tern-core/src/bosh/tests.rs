@@ -121,7 +121,7 @@ fn repeated_rid_still_held_takes_over() {
     let r = responses(&drain(&mut s));
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].0, 2, "the old request is released");
-    assert!(r[0].1.terminate.is_none());
+    assert!(r[0].1.terminate.is_none() && r[0].1.recoverable_error);
     s.push(stanza("y"));
     s.flush(t0);
     assert_eq!(responses(&drain(&mut s))[0].0, 3, "the new one carries the data");
@@ -326,4 +326,16 @@ fn terminate_body_carries_no_stanzas() {
 
 fn ids_of(els: &[Element]) -> Vec<String> {
     els.iter().filter_map(|e| e.attr("id").map(str::to_owned)).collect()
+}
+
+#[test]
+fn restart_ignores_stanzas_in_its_body() {
+    let t0 = Instant::now();
+    let mut s = created(t0);
+    let mut r = with_payload(101, "ignored");
+    r.restart = true;
+    s.request(2, r, t0);
+    let outs = drain(&mut s);
+    assert!(outs.contains(&BoshOutput::Restart));
+    assert!(ids(&outs).is_empty());
 }

@@ -70,6 +70,9 @@ pub fn render(resp: &Response, session: Option<&SessionAttrs>) -> String {
     } else if let Some(a) = resp.ack {
         attr(&mut out, "ack", &a.to_string());
     }
+    if resp.recoverable_error {
+        attr(&mut out, "type", "error");
+    }
     if let Some(t) = &resp.terminate {
         attr(&mut out, "type", "terminate");
         if !t.condition.is_empty() {
@@ -96,7 +99,7 @@ mod tests {
     use tern_core::bosh::Terminal;
 
     fn resp(creation: bool) -> Response {
-        Response { rid: 10, payload: Vec::new(), terminate: None, ack: None, creation }
+        Response { rid: 10, payload: Vec::new(), terminate: None, ack: None, creation, recoverable_error: false }
     }
 
     #[test]

@@ -38,7 +38,12 @@ pub async fn post(server: &Arc<Server>, peer: IpAddr, https: bool, bytes: &[u8])
     };
     match req.sid.clone() {
         Some(sid) => match server.bosh.get(&sid) {
-            Some(tx) => forward(server, tx, req).await,
+            Some((_, true)) if !https => {
+                // §16: a secure session stays secure; refuse the connection, keep the session.
+                warn!(peer = %peer, "BOSH: plain HTTP request for a session created over HTTPS");
+                HttpReply::refused()
+            }
+            Some((tx, _)) => forward(server, tx, req).await,
             None => {
                 info!(peer = %peer, "BOSH: unknown sid");
                 HttpReply::terminal("item-not-found")
@@ -67,7 +72,7 @@ async fn create(server: &Arc<Server>, peer: IpAddr, https: bool, req: BodyReques
     }
     let sid = tern_core::xml::random_id(18);
     let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
-    server.bosh.insert(&sid, tx.clone());
+    server.bosh.insert(&sid, tx.clone(), https);
     let bosh_cfg = BoshConfig {
         max_wait: cfg.max_wait_secs,
         max_hold: cfg.max_hold,

@@ -26,6 +26,9 @@ pub struct HttpRequest {
 pub struct HttpReply {
     pub body: String,
     pub content_type: String,
+    /// Refuse the request and close its connection, leaving the session alone (§16: a
+    /// plain request on a session created over HTTPS).
+    pub refuse_connection: bool,
 }
 
 pub const DEFAULT_CONTENT_TYPE: &str = "text/xml; charset=utf-8";
@@ -34,14 +37,20 @@ impl HttpReply {
     /// A terminal binding condition outside any session (XEP-0124 §17.2).
     pub fn terminal(condition: &str) -> Self {
         let body = format!("<body xmlns='{}' type='terminate' condition='{condition}'/>", tern_core::bosh::NS_HTTPBIND);
-        Self { body, content_type: DEFAULT_CONTENT_TYPE.to_owned() }
+        Self { body, content_type: DEFAULT_CONTENT_TYPE.to_owned(), refuse_connection: false }
+    }
+
+    /// See [`HttpReply::refuse_connection`].
+    pub fn refused() -> Self {
+        Self { body: String::new(), content_type: DEFAULT_CONTENT_TYPE.to_owned(), refuse_connection: true }
     }
 }
 
 /// Live BOSH sessions of this node by `sid`, and per-IP session creation counts.
 #[derive(Debug, Default)]
 pub struct BoshSessions {
-    map: Mutex<HashMap<String, mpsc::Sender<HttpRequest>>>,
+    /// sid → (the session task's inbox, created over HTTPS).
+    map: Mutex<HashMap<String, (mpsc::Sender<HttpRequest>, bool)>>,
     creations: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
 
@@ -49,12 +58,13 @@ pub struct BoshSessions {
 const MAX_TRACKED_IPS: usize = 100_000;
 
 impl BoshSessions {
-    pub fn get(&self, sid: &str) -> Option<mpsc::Sender<HttpRequest>> {
+    /// The session's inbox and whether it was created over HTTPS.
+    pub fn get(&self, sid: &str) -> Option<(mpsc::Sender<HttpRequest>, bool)> {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).get(sid).cloned()
     }
 
-    pub fn insert(&self, sid: &str, tx: mpsc::Sender<HttpRequest>) {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(sid.to_owned(), tx);
+    pub fn insert(&self, sid: &str, tx: mpsc::Sender<HttpRequest>, secure: bool) {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(sid.to_owned(), (tx, secure));
     }
 
     pub fn remove(&self, sid: &str) {

@@ -121,7 +121,8 @@ impl BoshTransport {
                 BoshOutput::Respond { req, response } => {
                     if let Some(tx) = self.waiting.remove(&req) {
                         let body = render(&response, Some(&self.attrs));
-                        let _ = tx.send(HttpReply { body, content_type: self.content_type.clone() });
+                        let content_type = self.content_type.clone();
+                        let _ = tx.send(HttpReply { body, content_type, refuse_connection: false });
                     }
                 }
                 BoshOutput::Stanzas(v) => self.events.extend(v.into_iter().map(StreamEvent::Element)),

@@ -122,6 +122,9 @@ async fn bosh_post(
 }
 
 fn reply(r: crate::bosh::HttpReply) -> Response {
+    if r.refuse_connection {
+        return (StatusCode::FORBIDDEN, [(header::CONNECTION, "close")]).into_response();
+    }
     ([(header::CONTENT_TYPE, r.content_type)], r.body).into_response()
 }
 

@@ -76,7 +76,7 @@ pub fn stanza_error_condition(el: &Element) -> Option<String> {
     e.children().find(|c| c.ns() == ns::XMPP_STANZAS && c.name() != "text").map(|c| c.name().to_owned())
 }
 
-fn tls_config(certs_dir: &Path) -> Arc<rustls::ClientConfig> {
+pub(super) fn tls_config(certs_dir: &Path) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     let dir = std::fs::read_dir(certs_dir).unwrap_or_else(|e| panic!("reading {}: {e}", certs_dir.display()));
     for entry in dir {

@@ -3,7 +3,9 @@
 //! that talks to it over real sockets (STARTTLS or direct TLS, SCRAM/PLAIN, bind).
 #![allow(dead_code)]
 
+pub mod bosh;
 pub mod client;
+pub mod http;
 mod session;
 
 use std::io::{BufRead as _, BufReader};
@@ -39,6 +41,11 @@ pub struct TestServer {
     pub c2s: SocketAddr,
     /// Direct TLS listener (XEP-0368).
     pub c2s_tls: SocketAddr,
+    /// BOSH over plain HTTP (servers started with [`TestServer::start_with`] only).
+    pub http: Option<SocketAddr>,
+    /// BOSH over HTTPS (servers started with [`TestServer::start_with`] only).
+    pub https: Option<SocketAddr>,
+    with_http: bool,
     log: Arc<Mutex<Vec<String>>>,
 }
 
@@ -46,15 +53,35 @@ impl TestServer {
     /// Start a server with the default test configuration; `limits` is extra TOML placed
     /// in the `[limits]` table (e.g. `"max_stanza_bytes = 10000"`).
     pub fn start(limits: &str) -> TestServer {
+        Self::start_config(limits, None)
+    }
+
+    /// Like [`start`](Self::start), with `http` and `https` listeners (BOSH) too, and `extra`
+    /// TOML appended to the configuration (e.g. `"[bosh]\ninactivity_secs = 2"`).
+    pub fn start_with(limits: &str, extra: &str) -> TestServer {
+        Self::start_config(limits, Some(extra))
+    }
+
+    fn start_config(limits: &str, http_extra: Option<&str>) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("tern.toml");
-        std::fs::write(&config, config_toml(&dir.path().join("data"), limits)).expect("write config");
+        let mut toml = config_toml(&dir.path().join("data"), limits);
+        if let Some(extra) = http_extra {
+            toml.push_str("\n[[listeners]]\nkind = \"http\"\naddress = \"127.0.0.1:0\"\n");
+            toml.push_str("\n[[listeners]]\nkind = \"https\"\naddress = \"127.0.0.1:0\"\n\n");
+            toml.push_str(extra);
+            toml.push('\n');
+        }
+        std::fs::write(&config, toml).expect("write config");
         let mut s = TestServer {
             child: None,
             dir,
             config,
             c2s: SocketAddr::from(([127, 0, 0, 1], 0)),
             c2s_tls: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http: None,
+            https: None,
+            with_http: http_extra.is_some(),
             log: Arc::new(Mutex::new(Vec::new())),
         };
         s.spawn();
@@ -89,9 +116,9 @@ impl TestServer {
             }
         });
         self.child = Some(child);
-        let (mut c2s, mut tls) = (None, None);
+        let (mut c2s, mut tls, mut http, mut https) = (None, None, None, None);
         let deadline = std::time::Instant::now() + START_TIMEOUT;
-        while c2s.is_none() || tls.is_none() {
+        while c2s.is_none() || tls.is_none() || (self.with_http && (http.is_none() || https.is_none())) {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let line = match rx.recv_timeout(left) {
                 Ok(l) => l,
@@ -101,9 +128,13 @@ impl TestServer {
             match field(&line, "kind=") {
                 Some("C2s") => c2s = Some(addr),
                 Some("C2sTls") => tls = Some(addr),
+                Some("Http") => http = Some(addr),
+                Some("Https") => https = Some(addr),
                 _ => {}
             }
         }
+        self.http = http;
+        self.https = https;
         self.c2s = c2s.expect("c2s address");
         self.c2s_tls = tls.expect("c2s_tls address");
     }
@@ -157,6 +188,23 @@ impl TestServer {
 
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// Wait up to `within` for a server log line containing every one of `parts`.
+    pub async fn wait_for_log(&self, parts: &[&str], within: Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            {
+                let l = self.log.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(line) = l.iter().find(|line| parts.iter().all(|p| line.contains(p))) {
+                    return line.clone();
+                }
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("no server log line with {parts:?} within {within:?}\n{}", self.log_tail());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The last lines the server logged (for failure messages).
@@ -215,6 +263,24 @@ impl TestServer {
         let mut c = self.login(user, password, resource).await;
         c.send_str("<presence/>").await;
         c
+    }
+
+    /// The BOSH endpoint over plain HTTP.
+    pub fn bosh_ep(&self) -> http::Endpoint {
+        http::Endpoint::plain(self.http.expect("server started with start_with (http listener)"))
+    }
+
+    /// The BOSH endpoint over HTTPS (the generated certificates are trusted).
+    pub fn bosh_tls_ep(&self) -> http::Endpoint {
+        http::Endpoint::tls(self.https.expect("server started with start_with (https listener)"), &self.certs_dir())
+    }
+
+    /// A fresh BOSH login and ping round trip works, then the session is terminated.
+    pub async fn assert_bosh_alive(&self, ep: &http::Endpoint, user: &str, password: &str) {
+        let mut b = bosh::Bosh::login(ep, 10, user, password, None).await;
+        b.barrier().await;
+        let r = b.terminate("").await;
+        bosh::assert_terminal(&r, "");
     }
 
     /// A fresh login and ping round trip works: the server is alive and serving.
