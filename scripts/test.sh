@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # tern's whole test suite, from a fresh Debian machine with Rust:
 #   bash scripts/test.sh
-# Installs what the tests need (PostgreSQL, Python venv + slixmpp, Node + @xmpp/client,
-# cargo-fuzz), starts a throwaway PostgreSQL, and runs:
+# Installs what the tests need (PostgreSQL, Python venv + slixmpp, Node + @xmpp/client +
+# strophe.js, Chromium + playwright-core, cargo-fuzz), starts a throwaway PostgreSQL, and runs:
 #   1. cargo tests of every crate (unit, deterministic session tests, integration tests
 #      against the real binary; the storage suite on SQLite and on PostgreSQL),
-#   2. interop tests with real third-party clients (tests/interop),
-#   3. each cargo-fuzz target briefly (FUZZ_SECONDS per target, default 20; 0 skips them).
+#   2. interop tests with real third-party clients (tests/interop: slixmpp, @xmpp/client,
+#      strophe.js over BOSH),
+#   3. a real headless Chromium (Debian's chromium driven by playwright-core) using BOSH from
+#      a page on another origin (tests/browser),
+#   4. each cargo-fuzz target briefly (FUZZ_SECONDS per target, default 20; 0 skips them).
 # Exits non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +44,9 @@ grep -E "^test result:" /tmp/tern-cargo-test.log | awk '{p+=$4; f+=$6} END {prin
 
 step "interop tests with real clients"
 TERN_BIN="$ROOT/target/debug/tern" bash tests/interop/run.sh
+
+step "headless Chromium over BOSH"
+TERN_BIN="$ROOT/target/debug/tern" bash tests/browser/run.sh
 
 if [ "$FUZZ_SECONDS" != 0 ]; then
     step "fuzz targets, ${FUZZ_SECONDS}s each"

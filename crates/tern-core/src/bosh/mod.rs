@@ -415,6 +415,28 @@ impl BoshSession {
         }
     }
 
+    /// HTTP request `req` went away unanswered (the client closed its connection, e.g. on a
+    /// page reload): forget it without using it, so queued stanzas wait for the next request.
+    pub fn request_gone(&mut self, req: ReqId) {
+        let before = self.held.len();
+        self.held.retain(|h| h.req != req);
+        if before != self.held.len() && self.held.is_empty() {
+            self.last_activity = self.now;
+        }
+    }
+
+    /// A response could not be handed over (its connection had closed): its stanzas go back
+    /// to the front of the queue and it is no longer offered for retransmission.
+    pub fn response_failed(&mut self, response: Response) {
+        if response.terminate.is_some() {
+            return;
+        }
+        self.sent.remove(&response.rid);
+        let mut payload = response.payload;
+        payload.append(&mut self.queue);
+        self.queue = payload;
+    }
+
     /// Requests currently held.
     pub fn held_len(&self) -> usize {
         self.held.len()

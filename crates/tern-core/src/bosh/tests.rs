@@ -339,3 +339,38 @@ fn restart_ignores_stanzas_in_its_body() {
     assert!(outs.contains(&BoshOutput::Restart));
     assert!(ids(&outs).is_empty());
 }
+
+#[test]
+fn a_request_whose_connection_closed_is_not_used() {
+    let t0 = Instant::now();
+    let mut s = created(t0);
+    s.request(2, req(101), t0);
+    drain(&mut s);
+    // The page reloads: request 2's connection closes before anything is sent on it.
+    s.request_gone(2);
+    s.push(stanza("during-reload"));
+    s.flush(t0);
+    assert!(responses(&drain(&mut s)).is_empty(), "nothing held: the stanza waits");
+    s.request(3, req(102), t0);
+    let r = responses(&drain(&mut s));
+    assert_eq!(r[0].0, 3);
+    assert_eq!(r[0].1.payload.len(), 1, "the next request carries it");
+}
+
+#[test]
+fn a_failed_response_puts_its_stanzas_back() {
+    let t0 = Instant::now();
+    let mut s = created(t0);
+    s.request(2, req(101), t0);
+    s.push(stanza("a"));
+    s.flush(t0);
+    let (_, lost) = responses(&drain(&mut s)).remove(0);
+    s.push(stanza("b"));
+    s.response_failed(lost);
+    s.request(3, req(102), t0);
+    let r = responses(&drain(&mut s));
+    let ids: Vec<_> = r[0].1.payload.iter().filter_map(|e| e.attr("id")).collect();
+    assert_eq!(ids, ["a", "b"], "order kept");
+    s.request(4, req(101), t0);
+    assert!(drain(&mut s).contains(&BoshOutput::Ended(EndReason::Terminal("item-not-found"))), "the failed response is not replayed");
+}

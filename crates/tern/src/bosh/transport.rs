@@ -113,16 +113,30 @@ impl BoshTransport {
         }
     }
 
+    /// Forget held requests whose HTTP connection is gone (the handler was dropped), so no
+    /// stanza is ever sent on a dead connection (a page reload cancels its held request).
+    fn prune_gone(&mut self) {
+        let gone: Vec<ReqId> = self.waiting.iter().filter(|(_, tx)| tx.is_closed()).map(|(id, _)| *id).collect();
+        for id in gone {
+            self.waiting.remove(&id);
+            if let Some(s) = self.session.as_mut() {
+                s.request_gone(id);
+            }
+        }
+    }
+
     /// Carry out the state machine's outputs.
     fn pump(&mut self) {
         let Some(s) = self.session.as_mut() else { return };
+        let mut failed = Vec::new();
         while let Some(o) = s.poll_output() {
             match o {
                 BoshOutput::Respond { req, response } => {
-                    if let Some(tx) = self.waiting.remove(&req) {
-                        let body = render(&response, Some(&self.attrs));
-                        let content_type = self.content_type.clone();
-                        let _ = tx.send(HttpReply { body, content_type, refuse_connection: false });
+                    let Some(tx) = self.waiting.remove(&req) else { continue };
+                    let body = render(&response, Some(&self.attrs));
+                    let content_type = self.content_type.clone();
+                    if tx.send(HttpReply { body, content_type, refuse_connection: false }).is_err() {
+                        failed.push(response);
                     }
                 }
                 BoshOutput::Stanzas(v) => self.events.extend(v.into_iter().map(StreamEvent::Element)),
@@ -137,9 +151,21 @@ impl BoshTransport {
                 }
             }
         }
+        if !failed.is_empty() {
+            // The connection closed under the response: its stanzas wait for the next request.
+            for r in failed {
+                s.response_failed(r);
+            }
+            self.prune_gone();
+            if let Some(s) = self.session.as_mut() {
+                s.flush(Instant::now());
+            }
+            self.pump();
+        }
     }
 
     fn now_flush(&mut self) {
+        self.prune_gone();
         if let Some(s) = self.session.as_mut() {
             s.flush(Instant::now());
         }
@@ -184,6 +210,7 @@ impl Transport for BoshTransport {
                     None => self.eof = true,
                 },
                 _ = sleep => {
+                    self.prune_gone();
                     if let Some(s) = self.session.as_mut() {
                         s.tick(Instant::now());
                     }

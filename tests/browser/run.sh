@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Browser tests: strophe.js in Debian's headless Chromium (playwright-core) against the real
+# tern binary over cross-origin BOSH (chromium_bosh.test.mjs).
+#
+#   tests/browser/run.sh            # uses $TERN_BIN, else <repo>/target/debug/tern
+#
+# Builds nothing: run `cargo build -p tern` first (or set TERN_BIN). Installs what it needs:
+# Debian's chromium (apt-get) when /usr/bin/chromium is missing, nodejs/npm when missing, and
+# node_modules (npm ci, from package-lock.json) when missing or stale. playwright never
+# downloads a browser. Ends with "browser: N passed, N failed"; exits non-zero on failure.
+set -uo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$HERE"
+
+log() { printf '\n== browser: %s\n' "$*"; }
+die() { printf 'browser: error: %s\n' "$*" >&2; echo "browser: 0 passed, 1 failed"; exit 2; }
+
+APT_UPDATED=0
+apt_install() {
+    command -v apt-get >/dev/null || die "apt-get not available to install: $*"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    # Try with the current package lists first; update them only if that fails.
+    if ! DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "$@"; then
+        if [ "$APT_UPDATED" -eq 0 ]; then
+            $sudo apt-get update || die "apt-get update failed"
+            APT_UPDATED=1
+        fi
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "$@" || die "apt-get install $* failed"
+    fi
+}
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# ---------------------------------------------------------------- the server binary
+if [ -z "${TERN_BIN:-}" ]; then
+    TOP="$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null || (cd "$HERE/../.." && pwd))"
+    TERN_BIN="$TOP/target/debug/tern"
+fi
+[ -x "$TERN_BIN" ] || die "tern binary not found at $TERN_BIN: build it with 'cargo build -p tern' or set TERN_BIN"
+export TERN_BIN
+log "server binary: $TERN_BIN"
+
+# ---------------------------------------------------------------- Chromium (Debian's)
+CHROMIUM_BIN="${CHROMIUM_BIN:-/usr/bin/chromium}"
+if [ ! -x "$CHROMIUM_BIN" ]; then
+    log "installing chromium (apt-get)"
+    START=$SECONDS
+    apt_install chromium
+    log "chromium installed in $(( SECONDS - START )) s"
+fi
+[ -x "$CHROMIUM_BIN" ] || die "no Chromium at $CHROMIUM_BIN"
+export CHROMIUM_BIN
+
+# ---------------------------------------------------------------- Node modules
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    apt_install nodejs npm
+fi
+NODE_VERSION="$(node -p 'process.versions.node')"
+node -e '
+  const [maj, min] = process.versions.node.split(".").map(Number);
+  process.exit(maj > 20 || (maj === 20 && min >= 10) ? 0 : 1);
+' || die "Node.js >= 20.10 is needed (found $NODE_VERSION)"
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+LOCK_SHA="$(sha package-lock.json)"
+if [ ! -d node_modules ] || [ "$(cat node_modules/.browser-lock.sha256 2>/dev/null)" != "$LOCK_SHA" ]; then
+    log "installing npm packages (npm ci)"
+    npm ci --no-audit --no-fund || die "npm ci failed"
+    echo "$LOCK_SHA" > node_modules/.browser-lock.sha256
+fi
+
+# ---------------------------------------------------------------- run
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/tern-browser-run.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+
+CHROMIUM_VERSION="$("$CHROMIUM_BIN" --version 2>/dev/null | head -1)"
+log "node --test chromium_bosh.test.mjs ($CHROMIUM_VERSION, playwright-core $(node -p 'require("./node_modules/playwright-core/package.json").version'), strophe.js $(node -p 'require("./node_modules/strophe.js/package.json").version'), node $NODE_VERSION)"
+node --test chromium_bosh.test.mjs 2>&1 | tee "$WORK/node.out"
+NODE_RC=${PIPESTATUS[0]}
+
+# node's TAP closing lines, e.g. "# pass 3" (they count each scenario and each of its steps).
+node_count() {
+    local n
+    n=$(grep -E "^# $1 [0-9]+$" "$WORK/node.out" | tail -1 | cut -d' ' -f3)
+    echo "${n:-0}"
+}
+PASS=$(node_count pass)
+FAIL=$(( $(node_count fail) + $(node_count cancelled) ))
+# A runner that failed without a countable failure (crash, no tests) still fails the run.
+if [ "$NODE_RC" -ne 0 ] && [ "$FAIL" -eq 0 ]; then FAIL=1; fi
+if [ "$NODE_RC" -eq 0 ] && [ "$PASS" -eq 0 ]; then FAIL=1; NODE_RC=1; echo "browser: no test ran"; fi
+echo "browser: $PASS passed, $FAIL failed"
+[ "$NODE_RC" -eq 0 ]
