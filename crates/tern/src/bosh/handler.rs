@@ -85,7 +85,8 @@ async fn create(server: &Arc<Server>, peer: IpAddr, https: bool, req: BodyReques
     let http = &server.config.http;
     let host = http.public_hostname.clone().filter(|_| http.pin_sessions);
     let describe = format!("bosh+{scheme} {peer} sid={sid}");
-    let transport = BoshTransport::new(sid.clone(), rx, bosh_cfg, server.bosh.clone(), host, describe);
+    let redirect = http.shutdown_redirect_uri.clone();
+    let transport = BoshTransport::new(sid.clone(), rx, bosh_cfg, server.bosh.clone(), host, describe, redirect);
     let info = ConnInfo { peer, encrypted: https, starttls: false, tls_required: false };
     tokio::spawn(driver::run(server.clone(), Box::new(transport), info));
     forward(server, tx, req).await

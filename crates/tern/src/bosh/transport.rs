@@ -36,6 +36,8 @@ pub struct BoshTransport {
     eof: bool,
     sessions: Arc<BoshSessions>,
     describe: String,
+    /// `see-other-uri` target on shutdown.
+    redirect: Option<String>,
 }
 
 impl BoshTransport {
@@ -46,6 +48,7 @@ impl BoshTransport {
         sessions: Arc<BoshSessions>,
         host: Option<String>,
         describe: String,
+        redirect: Option<String>,
     ) -> Self {
         let attrs = SessionAttrs {
             sid: sid.clone(),
@@ -73,6 +76,7 @@ impl BoshTransport {
             eof: false,
             sessions,
             describe,
+            redirect,
         }
     }
 
@@ -173,8 +177,14 @@ impl BoshTransport {
     }
 }
 
-/// The binding condition for a stream error (XEP-0206 §8, XEP-0124 §17.2).
-fn terminal_for(err: &StreamError) -> Terminal {
+/// The binding condition for a stream error (XEP-0206 §8, XEP-0124 §17.2); on shutdown with a
+/// redirect configured, `see-other-uri` with the `<uri/>`.
+fn terminal_for(err: &StreamError, redirect: Option<&str>) -> Terminal {
+    if let (StreamCondition::SystemShutdown, Some(uri)) = (err.condition, redirect) {
+        let mut el = Element::bare("uri", tern_core::bosh::NS_HTTPBIND);
+        el.append_text_node(uri);
+        return Terminal { condition: "see-other-uri", children: vec![el] };
+    }
     let condition = match err.condition {
         StreamCondition::HostUnknown => "host-unknown",
         StreamCondition::SystemShutdown => "system-shutdown",
@@ -237,7 +247,7 @@ impl Transport for BoshTransport {
 
     fn queue_close(&mut self, err: Option<&StreamError>) {
         let t = match err {
-            Some(e) => terminal_for(e),
+            Some(e) => terminal_for(e, self.redirect.as_deref()),
             None => Terminal { condition: "", children: Vec::new() },
         };
         if let Some(s) = self.session.as_mut() {

@@ -27,6 +27,9 @@ pub struct HttpSettings {
     pub public_hostname: Option<String>,
     /// Send `host` on BOSH session creation (on by default when `public_hostname` is set).
     pub pin_sessions: bool,
+    /// When this node shuts down, send BOSH clients here (`see-other-uri`, XEP-0124 §17.2)
+    /// instead of `system-shutdown`, e.g. another node's BOSH URL.
+    pub shutdown_redirect_uri: Option<String>,
 }
 
 impl Default for HttpSettings {
@@ -38,6 +41,7 @@ impl Default for HttpSettings {
             public_bosh_urls: Vec::new(),
             public_hostname: None,
             pin_sessions: true,
+            shutdown_redirect_uri: None,
         }
     }
 }
