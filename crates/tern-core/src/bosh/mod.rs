@@ -105,6 +105,9 @@ pub struct BoshSession {
     pub wait: u32,
     pub hold: u32,
     pub requests: u32,
+    /// Inactivity allowed: doubled for polling sessions (`hold='0'`, §12), whose client
+    /// has no request waiting at the server between polls.
+    pub inactivity: u32,
     /// The client asked for acks on creation (§9).
     acks: bool,
     /// Highest rid processed in order.
@@ -136,10 +139,12 @@ impl BoshSession {
     pub fn new(cfg: BoshConfig, req_id: ReqId, create: &BodyRequest, now: Instant) -> Self {
         let wait = create.wait.unwrap_or(cfg.max_wait).min(cfg.max_wait);
         let hold = create.hold.unwrap_or(1).min(cfg.max_hold);
+        let inactivity = if hold == 0 { cfg.inactivity.saturating_mul(2) } else { cfg.inactivity };
         let mut s = Self {
             wait,
             hold,
             requests: hold + 1,
+            inactivity,
             acks: create.ack.is_some(),
             last_rid: create.rid,
             ahead: BTreeMap::new(),
@@ -151,7 +156,7 @@ impl BoshSession {
             terminal: None,
             ended: false,
             last_activity: now,
-            idle_allowance: Duration::from_secs(u64::from(cfg.inactivity)),
+            idle_allowance: Duration::from_secs(u64::from(inactivity)),
             last_empty_poll: None,
             now,
             out: VecDeque::new(),
@@ -194,7 +199,7 @@ impl BoshSession {
                 return self.out.push_back(BoshOutput::Respond { req, response: terminal_response(body.rid, "item-not-found") });
             }
         self.last_activity = now;
-        self.idle_allowance = Duration::from_secs(u64::from(self.cfg.inactivity));
+        self.idle_allowance = Duration::from_secs(u64::from(self.inactivity));
         if body.rid <= self.last_rid {
             return self.repeat(req, body);
         }

@@ -66,6 +66,7 @@ fn creation_negotiates_wait_and_hold() {
     create.hold = Some(0);
     let s = BoshSession::new(BoshConfig::default(), 1, &create, t0);
     assert_eq!((s.wait, s.hold, s.requests), (10, 0, 1), "never above the client's values");
+    assert_eq!(s.inactivity, 180, "polling sessions get a longer inactivity");
 }
 
 #[test]

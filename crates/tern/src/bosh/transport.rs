@@ -97,6 +97,7 @@ impl BoshTransport {
         self.attrs.wait = s.wait;
         self.attrs.hold = s.hold;
         self.attrs.requests = s.requests;
+        self.attrs.inactivity = s.inactivity;
         self.attrs.acks = s.uses_acks();
         if let Some(c) = body.content.as_deref().filter(|c| !c.trim().is_empty() && c.is_ascii()) {
             self.content_type = c.to_owned();
