@@ -8,3 +8,4 @@ pub mod cli;
 pub mod serve;
 pub mod bosh;
 pub mod http;
+pub mod listen;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::net::TcpListener;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use crate::server::Server;
 use driver::ConnInfo;
@@ -21,24 +21,17 @@ use throttle::ByteThrottle;
 
 /// Accept c2s connections on `listener` until the task is dropped.
 pub async fn serve_tcp(server: Arc<Server>, listener: TcpListener, direct_tls: bool, tls_required: bool) {
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    // One TLS configuration per listener; its resolver sees certificate reloads.
+    let acceptor = tokio_rustls::TlsAcceptor::from(server.certs.server_config());
+    crate::listen::accept_forever(listener, move |stream, peer| {
         let server = server.clone();
-        tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        async move {
             let l = &server.config.limits;
             let limits = tern_wire::Limits { max_stanza_bytes: l.max_stanza_bytes, ..tern_wire::Limits::default() };
             let throttle = ByteThrottle::new(l.bytes_per_second, l.burst_bytes, Instant::now());
             let certs = server.certs.clone();
             let transport = if direct_tls {
-                let acceptor = tokio_rustls::TlsAcceptor::from(certs.server_config());
                 match tokio::time::timeout(l.auth_timeout(), acceptor.accept(stream)).await {
                     Ok(Ok(tls)) => TcpTransport::tls(tls, peer, limits, throttle, certs),
                     Ok(Err(e)) => return debug!(peer = %peer, error = %e, "TLS handshake failed"),
@@ -49,6 +42,7 @@ pub async fn serve_tcp(server: Arc<Server>, listener: TcpListener, direct_tls: b
             };
             let info = ConnInfo { peer: peer.ip(), encrypted: direct_tls, starttls: !direct_tls, tls_required };
             driver::run(server, Box::new(transport), info).await;
-        });
-    }
+        }
+    })
+    .await;
 }

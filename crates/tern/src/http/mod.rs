@@ -49,19 +49,13 @@ pub fn router(server: Arc<Server>, https: bool) -> Router {
 /// Accept HTTP(S) connections until the task is dropped.
 pub async fn serve(server: Arc<Server>, listener: TcpListener, tls: bool) {
     let app = router(server.clone(), tls);
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    // One TLS configuration per listener; its resolver sees certificate reloads.
+    let acceptor = tokio_rustls::TlsAcceptor::from(server.certs.server_config());
+    crate::listen::accept_forever(listener, move |stream, peer| {
         let app = app.clone();
         let server = server.clone();
-        tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        async move {
             let timeout = server.config.http.request_timeout();
             let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(Peer(peer));
@@ -71,7 +65,6 @@ pub async fn serve(server: Arc<Server>, listener: TcpListener, tls: bool) {
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             builder.http1().timer(TokioTimer::new()).header_read_timeout(timeout);
             let result = if tls {
-                let acceptor = tokio_rustls::TlsAcceptor::from(server.certs.server_config());
                 match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                     Ok(Ok(s)) => builder.serve_connection_with_upgrades(TokioIo::new(s), svc).await,
                     _ => return debug!(peer = %peer, "HTTPS handshake failed or timed out"),
@@ -82,8 +75,9 @@ pub async fn serve(server: Arc<Server>, listener: TcpListener, tls: bool) {
             if let Err(e) = result {
                 debug!(peer = %peer, error = %e, "HTTP connection ended with an error");
             }
-        });
-    }
+        }
+    })
+    .await;
 }
 
 /// The client address: the TCP peer, or `X-Forwarded-For` when the peer is a trusted proxy
