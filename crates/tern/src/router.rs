@@ -18,8 +18,9 @@ pub const INBOX_CAPACITY: usize = 1024;
 /// A message to a session task.
 #[derive(Debug)]
 pub enum SessionMsg {
-    /// Deliver this stanza to the client.
-    Stanza(Element),
+    /// Deliver this stanza to the client (boxed: the inbox's slots stay small, and a
+    /// channel allocates a block of slots up front).
+    Stanza(Box<Element>),
     /// End the session with this stream error (conflict on resource replacement, shutdown).
     Kick(StreamError),
     /// XEP-0198: a new connection asks to resume this session.
@@ -146,7 +147,7 @@ pub fn deliver_to(r: &Resource, mut stanza: Element, rewrite_to: bool) -> bool {
     if rewrite_to {
         tern_core::xml::set_attr(&mut stanza, "to", r.jid.as_str());
     }
-    r.handle.send(SessionMsg::Stanza(stanza))
+    r.handle.send(SessionMsg::Stanza(Box::new(stanza)))
 }
 
 /// Parse a JID attribute value.
@@ -181,7 +182,7 @@ mod tests {
     fn full_inbox_refuses() {
         let (tx, _rx) = mpsc::channel(1);
         let h = SessionHandle { id: 1, tx };
-        assert!(h.send(SessionMsg::Stanza(Element::bare("message", "jabber:client"))));
-        assert!(!h.send(SessionMsg::Stanza(Element::bare("message", "jabber:client"))));
+        assert!(h.send(SessionMsg::Stanza(Box::new(Element::bare("message", "jabber:client")))));
+        assert!(!h.send(SessionMsg::Stanza(Box::new(Element::bare("message", "jabber:client")))));
     }
 }

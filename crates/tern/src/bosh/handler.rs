@@ -95,7 +95,7 @@ async fn create(server: &Arc<Server>, peer: IpAddr, https: bool, req: BodyReques
 /// Hand a request to its session and wait for the answer.
 async fn forward(server: &Server, tx: mpsc::Sender<HttpRequest>, body: BodyRequest) -> HttpReply {
     let (reply, rx) = oneshot::channel();
-    if tx.send(HttpRequest { body, reply }).await.is_err() {
+    if tx.send(HttpRequest { body: Box::new(body), reply }).await.is_err() {
         return HttpReply::terminal("item-not-found");
     }
     // The session answers within `wait`; this only bounds a session task that died.

@@ -17,7 +17,8 @@ use tokio::sync::{mpsc, oneshot};
 /// A request handed from the HTTP handler to the session task.
 #[derive(Debug)]
 pub struct HttpRequest {
-    pub body: BodyRequest,
+    /// Boxed: a channel allocates a block of slots up front, and a session holds one.
+    pub body: Box<BodyRequest>,
     pub reply: oneshot::Sender<HttpReply>,
 }
 

@@ -85,8 +85,8 @@ impl BoshTransport {
         self.next_req += 1;
         self.waiting.insert(id, req.reply);
         match self.session.as_mut() {
-            Some(s) => s.request(id, req.body, now),
-            None => self.create(id, req.body, now),
+            Some(s) => s.request(id, *req.body, now),
+            None => self.create(id, *req.body, now),
         }
         self.pump();
     }

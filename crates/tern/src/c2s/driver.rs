@@ -364,9 +364,9 @@ impl Driver {
         match msg {
             SessionMsg::Stanza(el) => {
                 if self.session.is_established() || self.session.is_hibernating() {
-                    self.session.deliver(el);
+                    self.session.deliver(*el);
                 } else {
-                    im::reroute(&self.server, el).await;
+                    im::reroute(&self.server, *el).await;
                 }
                 if self.session.unacked_len() > MAX_UNACKED {
                     warn!(session = self.handle.id, "too many unacknowledged stanzas");
@@ -434,7 +434,7 @@ impl Driver {
         self.rx.close();
         while let Ok(msg) = self.rx.try_recv() {
             match msg {
-                SessionMsg::Stanza(el) => im::reroute(&self.server, el).await,
+                SessionMsg::Stanza(el) => im::reroute(&self.server, *el).await,
                 SessionMsg::Resume(req) => {
                     let _ = req.reply.send(Err(req.transport));
                 }

@@ -147,7 +147,7 @@ pub(super) fn bounce(server: &Server, stanza: &Element, err: StanzaError) {
     let Some(reply) = error_reply(stanza, &err) else { return };
     let Some(Ok(to)) = crate::router::jid_of(reply.attr("to")).map(Jid::try_into_full) else { return };
     if let Some(r) = server.router.resource(&to)
-        && !r.handle.send(SessionMsg::Stanza(reply)) {
+        && !r.handle.send(SessionMsg::Stanza(Box::new(reply))) {
             debug!(to = %to, "error reply dropped: inbox full");
         }
 }

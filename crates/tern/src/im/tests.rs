@@ -25,7 +25,7 @@ impl Fake {
     fn inbox(&mut self) -> Vec<Element> {
         let mut v = Vec::new();
         while let Ok(SessionMsg::Stanza(e)) = self.rx.try_recv() {
-            v.push(e);
+            v.push(*e);
         }
         v
     }
