@@ -14,6 +14,9 @@ use minidom::Element;
 
 pub use request::{key_matches, BodyError, BodyRequest, RequestKind, NS_HTTPBIND, NS_XBOSH};
 
+/// How long a response may stay unacknowledged before the client is told (§9.2).
+const REPORT_AFTER: Duration = Duration::from_secs(2);
+
 /// Identifies one HTTP request to the transport.
 pub type ReqId = u64;
 
@@ -67,6 +70,9 @@ pub struct Response {
     /// A recoverable binding error (`type='error'`, §17.1): the request was superseded by a
     /// retransmission of the same rid, which will carry the real response.
     pub recoverable_error: bool,
+    /// `report` and `time` (§9.2): the client's acks show it never got the response to
+    /// this rid, sent this many milliseconds ago; it should ask for it again.
+    pub report: Option<(u64, u64)>,
 }
 
 /// A terminal binding condition (§17.2), possibly wrapping a stream error (XEP-0206 §8).
@@ -118,6 +124,10 @@ pub struct BoshSession {
     queue: Vec<Element>,
     /// Recent responses by rid, for retransmission (§14.3).
     sent: BTreeMap<u64, Response>,
+    /// When each buffered response went out.
+    sent_at: BTreeMap<u64, Instant>,
+    /// A `report` to attach to the next response (§9.2).
+    report: Option<(u64, u64)>,
     creation_answered: bool,
     /// Key sequencing (§15): the key the next request must hash to.
     key: Option<String>,
@@ -151,6 +161,8 @@ impl BoshSession {
             held: VecDeque::new(),
             queue: Vec::new(),
             sent: BTreeMap::new(),
+            sent_at: BTreeMap::new(),
+            report: None,
             creation_answered: false,
             key: create.newkey.clone(),
             terminal: None,
@@ -244,6 +256,12 @@ impl BoshSession {
         self.last_rid = body.rid;
         if let Some(ack) = body.ack {
             self.sent.retain(|rid, _| *rid > ack);
+            self.sent_at.retain(|rid, _| *rid > ack);
+            // §9.2: a response older than the ack window the client should have seen by now.
+            let missed = self.sent_at.iter().find(|(rid, at)| **rid < body.rid.saturating_sub(1) && now.duration_since(**at) >= REPORT_AFTER);
+            if let Some((rid, at)) = missed {
+                self.report = Some((*rid, now.duration_since(*at).as_millis() as u64));
+            }
         }
         if let Some(p) = body.pause
             && p > self.cfg.maxpause {
@@ -366,10 +384,15 @@ impl BoshSession {
         self.creation_answered = true;
         let ack = (self.acks && self.last_rid != rid).then_some(self.last_rid);
         let payload = std::mem::take(&mut self.queue);
-        let response = Response { rid, payload, terminate: None, ack, creation, recoverable_error: false };
+        let report = self.report.take();
+        let response = Response { rid, payload, terminate: None, ack, creation, recoverable_error: false, report };
         self.sent.insert(rid, response.clone());
+        self.sent_at.insert(rid, self.now);
         while self.sent.len() > self.requests as usize {
             self.sent.pop_first();
+        }
+        while self.sent_at.len() > self.requests as usize {
+            self.sent_at.pop_first();
         }
         self.out.push_back(BoshOutput::Respond { req, response });
         if self.held.is_empty() {
@@ -437,6 +460,7 @@ impl BoshSession {
             return;
         }
         self.sent.remove(&response.rid);
+        self.sent_at.remove(&response.rid);
         let mut payload = response.payload;
         payload.append(&mut self.queue);
         self.queue = payload;
@@ -450,12 +474,12 @@ impl BoshSession {
 
 /// The answer that releases a superseded HTTP request (§14.3: a recoverable error).
 fn empty_response(rid: u64) -> Response {
-    Response { rid, payload: Vec::new(), terminate: None, ack: None, creation: false, recoverable_error: true }
+    Response { rid, payload: Vec::new(), terminate: None, ack: None, creation: false, recoverable_error: true, report: None }
 }
 
 fn terminal_response(rid: u64, condition: &'static str) -> Response {
     let terminate = Some(Terminal { condition, children: Vec::new() });
-    Response { rid, payload: Vec::new(), terminate, ack: None, creation: false, recoverable_error: false }
+    Response { rid, payload: Vec::new(), terminate, ack: None, creation: false, recoverable_error: false, report: None }
 }
 
 #[cfg(test)]

@@ -375,3 +375,32 @@ fn a_failed_response_puts_its_stanzas_back() {
     s.request(4, req(101), t0);
     assert!(drain(&mut s).contains(&BoshOutput::Ended(EndReason::Terminal("item-not-found"))), "the failed response is not replayed");
 }
+
+#[test]
+fn a_response_the_client_missed_is_reported() {
+    let t0 = Instant::now();
+    let mut create = req(100);
+    create.ack = Some(1);
+    let mut s = BoshSession::new(BoshConfig::default(), 1, &create, t0);
+    s.push(Element::bare("features", crate::ns::STREAMS));
+    s.flush(t0);
+    drain(&mut s);
+    // 101 is answered, but the client's acks stay at 100: it never saw that response.
+    s.request(2, req(101), t0);
+    s.push(stanza("lost"));
+    s.flush(t0);
+    drain(&mut s);
+    let later = t0 + Duration::from_secs(3);
+    let mut r = req(102);
+    r.ack = Some(100);
+    s.request(3, r, later);
+    let mut r = req(103);
+    r.ack = Some(100);
+    s.request(4, r, later);
+    let out = responses(&drain(&mut s));
+    assert_eq!(out[0].1.report, Some((101, 3000)), "{out:?}");
+    // The client asks for 101 again and gets the buffered response.
+    s.request(5, req(101), later);
+    let again = responses(&drain(&mut s));
+    assert_eq!(again[0].1.payload.len(), 1);
+}

@@ -70,6 +70,10 @@ pub fn render(resp: &Response, session: Option<&SessionAttrs>) -> String {
     } else if let Some(a) = resp.ack {
         attr(&mut out, "ack", &a.to_string());
     }
+    if let Some((rid, ms)) = resp.report {
+        attr(&mut out, "report", &rid.to_string());
+        attr(&mut out, "time", &ms.to_string());
+    }
     if resp.recoverable_error {
         attr(&mut out, "type", "error");
     }
@@ -99,7 +103,7 @@ mod tests {
     use tern_core::bosh::Terminal;
 
     fn resp(creation: bool) -> Response {
-        Response { rid: 10, payload: Vec::new(), terminate: None, ack: None, creation, recoverable_error: false }
+        Response { rid: 10, payload: Vec::new(), terminate: None, ack: None, creation, recoverable_error: false, report: None }
     }
 
     #[test]
