@@ -1,0 +1,38 @@
+# Shared by the side-by-side scripts (sourced): where things are, and starting each server
+# fresh on loopback. tern runs bench/tern-loopback.toml; Prosody and ejabberd come from
+# ../shared/peers (start.sh/stop.sh), as does the reference loader.
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PEERS=${PEERS:-$ROOT/../shared/peers}
+TERN_BIN=${TERN_BIN:-$ROOT/target/release/tern}
+PY=/tmp/lab/venv/bin/python
+TARGETS=(targets/prosody.env targets/ejabberd.env "$ROOT/bench/tern.env")
+
+# (Re)start tern from a fresh process; its pid goes where tern.env's PIDFILE points.
+start_tern() {
+    mkdir -p /tmp/lab/tern
+    pkill -f "tern serve --config $ROOT/bench/tern-loopback.toml" && sleep 1 || true
+    (cd /tmp/lab/tern; nohup "$TERN_BIN" serve --config "$ROOT/bench/tern-loopback.toml" >/tmp/lab/tern/stdout.log 2>&1 &
+     echo $! >/tmp/lab/tern/tern.pid)
+    sleep 1
+}
+
+# Restart the server a target file describes (run from the peers' bench/ directory).
+restart_target() {
+    case "$1" in
+        *prosody*) bash ../stop.sh prosody >/dev/null; bash ../start.sh prosody >/dev/null ;;
+        *ejabberd*) bash ../stop.sh ejabberd >/dev/null; bash ../start.sh ejabberd >/dev/null ;;
+        *) start_tern ;;
+    esac
+    sleep 3
+}
+
+# Start the peers and tern, and register bench1..benchN on tern (XEP-0077).
+start_all() {
+    NUSERS=$1 bash "$PEERS/start.sh" >/dev/null
+    start_tern
+    "$PY" "$PEERS/bench/xmppbench.py" register --host 127.0.0.1 --tcp-port 45222 --domain localhost \
+        --prefix bench --password pass --first 1 --count "$1" --concurrency 64 >/dev/null
+}
+
+# Run one loader command, print its JSON line.
+run() { echo "+ $*" >&2; timeout 600 "$@" | tail -1; sleep 2; }
