@@ -10,10 +10,12 @@ TARGETS=(targets/prosody.env targets/ejabberd.env "$ROOT/bench/tern.env")
 # (Re)start tern from a fresh process; its pid goes where tern.env's PIDFILE points.
 start_tern() {
     mkdir -p /tmp/lab/tern
-    pkill -f "tern serve --config $ROOT/bench/tern-loopback.toml" && sleep 1 || true
+    local pattern="tern serve --config $ROOT/bench/tern-loopback.toml"
+    pkill -f "$pattern" || true
+    for _ in $(seq 1 50); do pgrep -f "$pattern" >/dev/null || break; sleep 0.2; done
     (cd /tmp/lab/tern; nohup "$TERN_BIN" serve --config "$ROOT/bench/tern-loopback.toml" >/tmp/lab/tern/stdout.log 2>&1 &
      echo $! >/tmp/lab/tern/tern.pid)
-    sleep 1
+    for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/15222) 2>/dev/null && break; sleep 0.2; done
 }
 
 # Restart the server a target file describes (run from the peers' bench/ directory).
@@ -30,7 +32,7 @@ restart_target() {
 start_all() {
     NUSERS=$1 bash "$PEERS/start.sh" >/dev/null
     start_tern
-    "$PY" "$PEERS/bench/xmppbench.py" register --host 127.0.0.1 --tcp-port 45222 --domain localhost \
+    "$PY" "$PEERS/bench/xmppbench.py" register --host 127.0.0.1 --tcp-port 15222 --domain localhost \
         --prefix bench --password pass --first 1 --count "$1" --concurrency 64 >/dev/null
 }
 
