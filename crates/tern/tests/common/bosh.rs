@@ -6,9 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use base64::Engine as _;
 use minidom::Element;
-use tern_auth::client::ScramClient;
 use tern_auth::ScramHash;
 use tern_core::bosh::NS_HTTPBIND;
 use tern_core::ns;
@@ -17,7 +15,6 @@ use tokio::task::JoinHandle;
 use super::client::{show, TIMEOUT};
 use super::http::{Endpoint, HttpResponse};
 
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// The opening of every request body (both namespaces declared).
 pub fn body_open(rid: u64, attrs: &str) -> String {
@@ -70,6 +67,16 @@ pub struct Bosh {
     pub features: Option<Element>,
     pub jid: Option<String>,
     next_id: u64,
+}
+
+impl super::sasl::SaslPeer for Bosh {
+    async fn send_sasl(&mut self, xml: &str) {
+        self.send(xml).await;
+    }
+
+    async fn sasl_reply(&mut self) -> Element {
+        self.expect("a SASL reply", |e| e.ns() == ns::SASL).await
+    }
 }
 
 impl Bosh {
@@ -199,32 +206,9 @@ impl Bosh {
         &self.stash
     }
 
-    async fn sasl_reply(&mut self) -> Element {
-        self.expect("a SASL reply", |e| e.ns() == ns::SASL).await
-    }
-
     /// SCRAM (RFC 5802) in bodies, then `xmpp:restart` (XEP-0206 §5). `<failure/>` is returned.
     pub async fn auth_scram(&mut self, hash: ScramHash, user: &str, password: &str) -> Result<(), Element> {
-        let mech = match hash {
-            ScramHash::Sha1 => "SCRAM-SHA-1",
-            ScramHash::Sha256 => "SCRAM-SHA-256",
-        };
-        let mut scram = ScramClient::new(hash, user, password).expect("scram client");
-        let first = B64.encode(scram.client_first());
-        self.send(&format!("<auth xmlns='{}' mechanism='{mech}'>{first}</auth>", ns::SASL)).await;
-        let reply = self.sasl_reply().await;
-        if reply.name() != "challenge" {
-            return Err(reply);
-        }
-        let server_first = B64.decode(reply.text().trim()).expect("challenge is base64");
-        let fin = scram.handle_server_first(&server_first).expect("server-first is valid");
-        self.send(&format!("<response xmlns='{}'>{}</response>", ns::SASL, B64.encode(fin))).await;
-        let reply = self.sasl_reply().await;
-        if reply.name() != "success" {
-            return Err(reply);
-        }
-        let server_final = B64.decode(reply.text().trim()).expect("success data is base64");
-        scram.verify_server_final(&server_final).expect("the server proves it knows the credentials");
+        super::sasl::scram(self, hash, user, password).await?;
         self.send_with(" xmpp:restart='true' to='localhost' xml:lang='en'", "").await;
         let f = self.expect("<stream:features/> after the restart", |e| e.is("features", ns::STREAMS)).await;
         self.features = Some(f);

@@ -6,6 +6,7 @@
 pub mod bosh;
 pub mod client;
 pub mod http;
+mod sasl;
 mod session;
 
 use std::io::{BufRead as _, BufReader};

@@ -4,7 +4,7 @@
 
 use base64::Engine as _;
 use minidom::Element;
-use tern_auth::client::{plain_message, ScramClient};
+use tern_auth::client::plain_message;
 use tern_auth::ScramHash;
 use tern_core::ns;
 
@@ -61,26 +61,7 @@ impl Client {
 
     /// SCRAM (RFC 5802) as `user`. On `<failure/>` returns it.
     pub async fn auth_scram(&mut self, hash: ScramHash, user: &str, password: &str) -> Result<(), Element> {
-        let mech = match hash {
-            ScramHash::Sha1 => "SCRAM-SHA-1",
-            ScramHash::Sha256 => "SCRAM-SHA-256",
-        };
-        let mut scram = ScramClient::new(hash, user, password).expect("scram client");
-        let first = B64.encode(scram.client_first());
-        self.send_str(&format!("<auth xmlns='{}' mechanism='{mech}'>{first}</auth>", ns::SASL)).await;
-        let reply = self.sasl_reply().await;
-        if reply.name() != "challenge" {
-            return Err(reply);
-        }
-        let server_first = B64.decode(reply.text().trim()).expect("challenge is base64");
-        let fin = scram.handle_server_first(&server_first).expect("server-first is valid");
-        self.send_str(&format!("<response xmlns='{}'>{}</response>", ns::SASL, B64.encode(fin))).await;
-        let reply = self.sasl_reply().await;
-        if reply.name() != "success" {
-            return Err(reply);
-        }
-        let server_final = B64.decode(reply.text().trim()).expect("success data is base64");
-        scram.verify_server_final(&server_final).expect("the server proves it knows the credentials");
+        super::sasl::scram(self, hash, user, password).await?;
         self.sasl_success().await;
         Ok(())
     }
@@ -174,5 +155,15 @@ impl Client {
     /// Continue counting `h` from a previous connection (before `<resume/>`).
     pub fn set_h(&mut self, h: u32) {
         self.h_in = h;
+    }
+}
+
+impl super::sasl::SaslPeer for Client {
+    async fn send_sasl(&mut self, xml: &str) {
+        self.send_str(xml).await;
+    }
+
+    async fn sasl_reply(&mut self) -> Element {
+        Client::sasl_reply(self).await
     }
 }
