@@ -32,16 +32,8 @@ export async function until(fn, ms, what) {
   }
 }
 
-/** `promise`, or a rejection after `ms` (the timer is cleared either way). */
-export function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
+// The timeout wrapper is shared with the Node interop tests.
+export { withTimeout } from "../interop/inbox.mjs";
 
 // ----------------------------------------------------------------- tern
 

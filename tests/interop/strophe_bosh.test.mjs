@@ -18,6 +18,7 @@ import { Strophe, $msg, $pres, $iq } from "strophe.js";
 
 import { installXMLHttpRequest } from "./xhr_shim.mjs";
 import { TernServer, DOMAIN } from "./tern_server.mjs";
+import { Inbox, withTimeout } from "./inbox.mjs";
 
 installXMLHttpRequest();
 Strophe.setLogLevel(Strophe.LogLevel.FATAL);
@@ -56,54 +57,9 @@ function ternTest(name, fn) {
   });
 }
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 const show = (x) => (typeof x === "number" ? String(x) : Strophe.serialize(x));
 
-/** Received items, consumed in order by predicate (nothing is dropped). */
-class Inbox {
-  items = [];
-  waiters = [];
-  push(x) {
-    this.items.push(x);
-    for (const w of [...this.waiters]) w();
-  }
-  take(pred) {
-    const i = this.items.findIndex(pred);
-    return i < 0 ? undefined : this.items.splice(i, 1)[0];
-  }
-  async waitFor(pred, what, ms = STEP_TIMEOUT) {
-    let waiter;
-    let done = false;
-    const found = new Promise((resolve) => {
-      waiter = () => {
-        // Several items may be pushed in one tick: take only one.
-        if (done) return;
-        const x = this.take(pred);
-        if (x !== undefined) {
-          done = true;
-          resolve(x);
-        }
-      };
-      this.waiters.push(waiter);
-      waiter();
-    });
-    try {
-      return await withTimeout(found, ms, `${what}; have: ${this.items.map(show).join(" | ")}`);
-    } finally {
-      done = true;
-      this.waiters.splice(this.waiters.indexOf(waiter), 1);
-    }
-  }
-}
 
 const bare = (jid) => Strophe.getBareJidFromJid(jid);
 
@@ -119,9 +75,9 @@ async function login(server, user, password) {
     conn,
     user,
     jid: `${user}@${DOMAIN}`,
-    statuses: new Inbox(),
-    messages: new Inbox(),
-    presences: new Inbox(),
+    statuses: new Inbox(show),
+    messages: new Inbox(show),
+    presences: new Inbox(show),
     rawIn: [],
     rawOut: [],
   };
@@ -252,7 +208,7 @@ ternTest("strophe.js over BOSH: a wrong password is AUTHFAIL, then the right one
   server.addUser("carol", "right");
   await server.start();
   const conn = new Strophe.Connection(server.boshUrl);
-  const statuses = new Inbox();
+  const statuses = new Inbox(show);
   conn.connect(`carol@${DOMAIN}`, "wrong", (s) => statuses.push(s));
   cleanups.push(() => conn._doDisconnect());
   await statuses.waitFor((s) => s === Strophe.Status.AUTHFAIL, "AUTHFAIL");

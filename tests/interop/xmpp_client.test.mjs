@@ -17,6 +17,7 @@ import { randomUUID } from "node:crypto";
 import { client, xml } from "@xmpp/client";
 
 import { TernServer, DOMAIN } from "./tern_server.mjs";
+import { Inbox, withTimeout } from "./inbox.mjs";
 
 const STEP_TIMEOUT = 15_000;
 const TEST_TIMEOUT = 120_000;
@@ -69,45 +70,7 @@ function ternTest(name, fn) {
   });
 }
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
-/** Received stanzas, consumed in order by predicate (nothing is dropped). */
-class Inbox {
-  items = [];
-  waiters = [];
-  push(el) {
-    this.items.push(el);
-    for (const w of [...this.waiters]) w();
-  }
-  take(pred) {
-    const i = this.items.findIndex(pred);
-    return i < 0 ? undefined : this.items.splice(i, 1)[0];
-  }
-  async waitFor(pred, what, ms = STEP_TIMEOUT) {
-    let waiter;
-    const found = new Promise((resolve) => {
-      waiter = () => {
-        const el = this.take(pred);
-        if (el) resolve(el);
-      };
-      this.waiters.push(waiter);
-      waiter();
-    });
-    try {
-      return await withTimeout(found, ms, `${what}; have: ${this.items.map(String).join(" | ")}`);
-    } finally {
-      this.waiters.splice(this.waiters.indexOf(waiter), 1);
-    }
-  }
-}
 
 /** Log in over STARTTLS with SCRAM-SHA-1; returns the client with its inboxes. */
 async function login(server, user, password) {
