@@ -13,7 +13,16 @@ use crate::tree::Output;
 /// Parse `bytes` as exactly one complete XML document (an optional XML declaration, one
 /// root element, optional surrounding whitespace).
 pub fn parse_document(bytes: &[u8], limits: Limits) -> Result<Element, FramerError> {
+    parse_document_in(bytes, limits, None)
+}
+
+/// [`parse_document`], with unprefixed names outside any `xmlns` declaration in
+/// `default_ns` (RFC 7395 §3.3.3: `jabber:client` for stanzas in WebSocket messages).
+pub fn parse_document_in(bytes: &[u8], limits: Limits, default_ns: Option<&str>) -> Result<Element, FramerError> {
     let mut meter = Meter::new(limits, false);
+    if let Some(ns) = default_ns {
+        meter.set_default_ns(ns);
+    }
     let mut root = None;
     let mut extra = false;
     meter.feed(bytes, |o| {

@@ -27,6 +27,10 @@ pub enum FramerError {
     /// exceeds [`MAX_TOKEN_BYTES`](crate::MAX_TOKEN_BYTES).
     #[error("policy-violation: {0}")]
     PolicyViolation(String),
+    /// `<invalid-namespace/>` (RFC 6120 §4.9.3.10): the stream is not opened in the
+    /// framing's namespace, e.g. `<stream:stream>` in an RFC 7395 WebSocket message.
+    #[error("invalid-namespace: {0}")]
+    InvalidNamespace(String),
 }
 
 impl FramerError {
@@ -36,13 +40,14 @@ impl FramerError {
             Self::NotWellFormed(_) => "not-well-formed",
             Self::RestrictedXml(_) => "restricted-xml",
             Self::PolicyViolation(_) => "policy-violation",
+            Self::InvalidNamespace(_) => "invalid-namespace",
         }
     }
 
     /// The human-readable detail.
     pub fn detail(&self) -> &str {
         match self {
-            Self::NotWellFormed(s) | Self::RestrictedXml(s) | Self::PolicyViolation(s) => s,
+            Self::NotWellFormed(s) | Self::RestrictedXml(s) | Self::PolicyViolation(s) | Self::InvalidNamespace(s) => s,
         }
     }
 }

@@ -6,6 +6,8 @@
 //! RFC 6120 §13.12 ([`Limits`]), and serializes elements and stream headers
 //! for sending ([`to_string`], [`stream_header`]).
 //!
+//! [`websocket`] carries the same events over RFC 6455 frames as RFC 7395 defines.
+//!
 //! The parsing core (namespace-resolving element assembly in `tree`, byte
 //! metering in `meter`) is transport independent so that the RFC 7395
 //! WebSocket and XEP-0124/0206 BOSH framers can be built beside
@@ -33,8 +35,9 @@ mod limits;
 mod meter;
 mod serialize;
 mod tree;
+pub mod websocket;
 
-pub use document::parse_document;
+pub use document::{parse_document, parse_document_in};
 pub use error::FramerError;
 pub use framer::{StreamEvent, StreamFramer, StreamHeader};
 pub use limits::{Limits, MAX_TOKEN_BYTES};

@@ -78,6 +78,11 @@ impl Meter {
         self.consumed.saturating_sub(self.unit_base)
     }
 
+    /// See [`Assembler::set_default_ns`].
+    pub(crate) fn set_default_ns(&mut self, ns: &str) {
+        self.tree.set_default_ns(ns);
+    }
+
     /// [`Self::unit_bytes`], for memory accounting; 0 once the document is
     /// complete.
     pub(crate) fn buffered(&self) -> usize {

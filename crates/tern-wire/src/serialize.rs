@@ -178,7 +178,7 @@ impl Writer<'_> {
 
 /// Append `s` to `out`, escaped for text content or (`attr`) for a
 /// single-quoted attribute value.
-fn escape_into(out: &mut String, s: &str, attr: bool) {
+pub(crate) fn escape_into(out: &mut String, s: &str, attr: bool) {
     let bytes = s.as_bytes();
     let mut start = 0;
     let mut i = 0;

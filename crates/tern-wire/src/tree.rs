@@ -109,6 +109,12 @@ impl Assembler {
         }
     }
 
+    /// Resolve unprefixed names without an `xmlns` in scope to `ns` instead of no
+    /// namespace (RFC 7395 §3.3.3: stanzas in WebSocket messages default to jabber:client).
+    pub(crate) fn set_default_ns(&mut self, ns: &str) {
+        self.scopes.insert(0, Scope { default: Some(Namespace::from(ns.to_owned())), prefixed: Vec::new() });
+    }
+
     /// Whether the root is a wrapper whose children are the units.
     pub(crate) fn is_container(&self) -> bool {
         self.container
