@@ -1,4 +1,5 @@
-//! The `tern` command line: `serve`, `user add|passwd|del|list`, `check-config`.
+//! The `tern` command line: `serve`, `user add|passwd|del|list`, `cert reload` (through the
+//! running server's control socket, see [`crate::control`]), `check-config`.
 
 use std::io::BufRead as _;
 use std::path::PathBuf;
@@ -34,6 +35,9 @@ pub enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage the TLS certificates of the running server.
+    #[command(subcommand)]
+    Cert(CertCommand),
     /// Parse and validate a configuration file; prints each problem with its key.
     CheckConfig { file: PathBuf },
 }
@@ -70,16 +74,33 @@ pub enum UserCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum CertCommand {
+    /// Ask the running server to reload its certificates (re-reading its configuration file);
+    /// on failure it keeps the old ones and the error names the failing file.
+    Reload(ConfigArgs),
+}
+
 impl ConfigArgs {
-    /// Load (or default) and validate the configuration.
-    pub fn load(&self) -> anyhow::Result<Config> {
+    /// Load (or default) the configuration, without validating it.
+    fn parse(&self) -> anyhow::Result<Config> {
         let mut cfg = match &self.config {
-            Some(p) => Config::load(p)?,
+            Some(p) => {
+                let mut cfg = Config::load(p)?;
+                cfg.config_path = Some(p.clone());
+                cfg
+            }
             None => Config::development_default(),
         };
         if let Some(d) = &self.data_dir {
             cfg = cfg.with_data_dir(d);
         }
+        Ok(cfg)
+    }
+
+    /// Load (or default) and validate the configuration.
+    pub fn load(&self) -> anyhow::Result<Config> {
+        let cfg = self.parse()?;
         let problems = cfg.validate();
         if !problems.is_empty() {
             for p in &problems {
@@ -159,6 +180,22 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Run a `cert` subcommand against the server of the configuration's data directory.
+pub async fn cert(cmd: CertCommand) -> anyhow::Result<()> {
+    let CertCommand::Reload(args) = cmd;
+    // Only the data directory is needed: the server validates the certificates itself, so a
+    // broken file is reported by the server, naming it.
+    let data_dir = args.parse()?.data_dir;
+    let reply = crate::control::request(&data_dir, crate::control::CERT_RELOAD).await?;
+    match reply.strip_prefix("ok ") {
+        Some(done) => {
+            println!("certificates reloaded: {done}");
+            Ok(())
+        }
+        None => bail!("certificate reload failed: {}", reply.strip_prefix("error ").unwrap_or(&reply)),
+    }
 }
 
 /// `tern check-config FILE`: exit status 0 when valid, 1 otherwise.

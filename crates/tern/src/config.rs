@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use web::{BoshSettings, HttpSettings};
+pub use web::{BoshSettings, HttpSettings, WebSocketSettings};
 
 pub use validate::ConfigProblem;
 
@@ -61,6 +61,12 @@ pub struct Config {
     pub http: HttpSettings,
     /// The BOSH connection manager.
     pub bosh: BoshSettings,
+    /// XMPP over WebSocket (RFC 7395).
+    pub websocket: WebSocketSettings,
+    /// The file this configuration was read from (set by the command line, not by the file):
+    /// certificate reloads re-read it.
+    #[serde(skip)]
+    pub config_path: Option<PathBuf>,
 }
 
 /// `[storage]`.
@@ -134,10 +140,21 @@ pub enum ListenerKind {
     C2s,
     /// Client-to-server with direct TLS (XEP-0368).
     C2sTls,
-    /// HTTP: BOSH (XEP-0124/0206).
+    /// HTTP: BOSH (XEP-0124/0206), WebSocket (RFC 7395) at `[websocket].path`.
     Http,
-    /// HTTPS (certificate by SNI): BOSH (XEP-0124/0206).
+    /// HTTPS (certificate by SNI): BOSH (XEP-0124/0206), WebSocket at `[websocket].path`.
     Https,
+    /// XMPP over WebSocket (RFC 7395), plain `ws`, at `/` and `[websocket].path`.
+    Ws,
+    /// XMPP over WebSocket with direct TLS (`wss`, certificate by SNI).
+    Wss,
+}
+
+impl ListenerKind {
+    /// Whether connections start with a TLS handshake.
+    pub fn is_tls(self) -> bool {
+        matches!(self, Self::C2sTls | Self::Https | Self::Wss)
+    }
 }
 
 /// `[[listeners]]`.
@@ -228,13 +245,16 @@ pub struct CertificateConfig {
 }
 
 /// Listeners used when the file has no `[[listeners]]`: STARTTLS on 127.0.0.1:5222,
-/// direct TLS on 127.0.0.1:5223, HTTP on 127.0.0.1:5280 and HTTPS on 127.0.0.1:5281.
+/// direct TLS on 127.0.0.1:5223, HTTP on 127.0.0.1:5280, HTTPS on 127.0.0.1:5281, and
+/// WebSocket on 127.0.0.1:5290 (`ws`) and 127.0.0.1:5291 (`wss`).
 pub fn default_listeners() -> Vec<ListenerConfig> {
     vec![
         ListenerConfig::new(ListenerKind::C2s, "127.0.0.1:5222"),
         ListenerConfig::new(ListenerKind::C2sTls, "127.0.0.1:5223"),
         ListenerConfig::new(ListenerKind::Http, "127.0.0.1:5280"),
         ListenerConfig::new(ListenerKind::Https, "127.0.0.1:5281"),
+        ListenerConfig::new(ListenerKind::Ws, "127.0.0.1:5290"),
+        ListenerConfig::new(ListenerKind::Wss, "127.0.0.1:5291"),
     ]
 }
 
@@ -250,6 +270,8 @@ impl Default for Config {
             certificates: Vec::new(),
             http: HttpSettings::default(),
             bosh: BoshSettings::default(),
+            websocket: WebSocketSettings::default(),
+            config_path: None,
         }
     }
 }

@@ -6,6 +6,8 @@ pub mod router;
 pub mod server;
 pub mod cli;
 pub mod serve;
+pub mod control;
 pub mod bosh;
 pub mod http;
+pub mod ws;
 pub mod listen;

@@ -26,6 +26,10 @@ fn main() -> anyhow::Result<()> {
             init_logging("warn");
             rt.block_on(tern::cli::user(cmd))
         }
+        Command::Cert(cmd) => {
+            init_logging("warn");
+            rt.block_on(tern::cli::cert(cmd))
+        }
         Command::CheckConfig { file } => std::process::exit(tern::cli::check_config(&file)),
     }
 }

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use futures_util::FutureExt as _;
 use tern_core::{StreamCondition, StreamError};
 use tokio::net::TcpListener;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::config::{Config, ListenerKind};
 use crate::router::SessionMsg;
@@ -34,7 +34,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let listeners = config.listeners.clone();
     let (server, mut inbound) = Server::new(config, store, certs);
     let mut listening = Vec::new();
-    let mut tasks = Vec::new();
+    let mut tasks = vec![crate::control::listen(server.clone()).await?];
     // Stanzas other nodes forward to sessions held here.
     let node = server.clone();
     tasks.push(tokio::spawn(async move {
@@ -53,8 +53,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         let task = match l.kind {
             ListenerKind::C2s => crate::c2s::serve_tcp(server.clone(), sock, false, l.require_encryption).boxed(),
             ListenerKind::C2sTls => crate::c2s::serve_tcp(server.clone(), sock, true, true).boxed(),
-            ListenerKind::Http => crate::http::serve(server.clone(), sock, false).boxed(),
-            ListenerKind::Https => crate::http::serve(server.clone(), sock, true).boxed(),
+            ListenerKind::Http | ListenerKind::Https | ListenerKind::Ws | ListenerKind::Wss => {
+                crate::http::serve(server.clone(), sock, l.kind).boxed()
+            }
         };
         tasks.push(tokio::spawn(task));
         listening.push((l.kind, local));
@@ -90,10 +91,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         tokio::select! {
-            _ = hup.recv() => match server.certs.reload(&server.config) {
-                Ok(()) => info!("certificates reloaded"),
-                Err(e) => error!(error = %e, "certificate reload failed; keeping the old certificates"),
-            },
+            // Logs the outcome itself (the failing file, or the number reloaded).
+            _ = hup.recv() => {
+                let _ = crate::control::reload_certificates(&server);
+            }
             _ = term.recv() => break,
             r = tokio::signal::ctrl_c() => {
                 if let Err(e) = r {

@@ -155,16 +155,25 @@ impl Driver {
             }
             Err(TransportError::Framing(e)) => {
                 warn!(session = self.handle.id, peer = %self.peer, condition = e.condition(), error = %e, "bad input");
-                // Events parsed before the error are still handled, then the stream error.
-                while let Some(ev) = self.pending.pop_front() {
-                    self.session.handle_event(ev, Instant::now());
-                }
+                self.handle_pending();
                 self.session.framing_error(&e);
+            }
+            Err(TransportError::Protocol(e)) => {
+                warn!(session = self.handle.id, peer = %self.peer, error = %e, "bad input");
+                self.handle_pending();
+                self.session.kick(e);
             }
             Err(e) => {
                 debug!(session = self.handle.id, error = %e, "connection lost");
                 self.lose_transport().await;
             }
+        }
+    }
+
+    /// Events parsed before a framing error are still handled, then the stream error.
+    fn handle_pending(&mut self) {
+        while let Some(ev) = self.pending.pop_front() {
+            self.session.handle_event(ev, Instant::now());
         }
     }
 

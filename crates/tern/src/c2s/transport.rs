@@ -18,6 +18,10 @@ pub enum TransportError {
     Framing(#[from] FramerError),
     #[error("tls: {0}")]
     Tls(String),
+    /// The transport's own framing was violated (e.g. a WebSocket protocol error): the
+    /// stream ends with this error.
+    #[error("protocol: {0}")]
+    Protocol(StreamError),
     #[error("operation not supported by this transport")]
     Unsupported,
 }

@@ -49,7 +49,33 @@ pub(super) fn validate(cfg: &Config) -> Vec<ConfigProblem> {
     check_listeners(cfg, &mut p);
     check_vhosts(cfg, &mut p);
     check_certificates(cfg, &mut p);
+    check_websocket(cfg, &mut p);
     p.0
+}
+
+/// `[websocket]`: a path of its own, sane keepalive times, and only `ws`/`wss` URLs where
+/// RFC 7395 §3.6.1 and XEP-0156 expect WebSocket URLs.
+fn check_websocket(cfg: &Config, p: &mut Problems) {
+    let ws = &cfg.websocket;
+    if !ws.path.starts_with('/') || ws.path == "/" {
+        p.push("websocket.path", format!("{:?} must start with '/' and not be '/' itself", ws.path));
+    } else if ws.path == cfg.bosh.path {
+        p.push("websocket.path", "must differ from bosh.path");
+    }
+    for (key, value) in [("ping_interval_secs", ws.ping_interval_secs), ("ping_timeout_secs", ws.ping_timeout_secs)] {
+        if !(1..=3600).contains(&value) {
+            p.push(format!("websocket.{key}"), format!("{value} is out of range (allowed 1..=3600)"));
+        }
+    }
+    let is_ws = |u: &str| u.starts_with("ws://") || u.starts_with("wss://");
+    for (i, url) in ws.public_urls.iter().enumerate() {
+        if !is_ws(url) {
+            p.push(format!("websocket.public_urls[{i}]"), format!("{url:?} is not a ws:// or wss:// URL"));
+        }
+    }
+    if let Some(url) = ws.shutdown_redirect_uri.as_deref().filter(|u| !is_ws(u)) {
+        p.push("websocket.shutdown_redirect_uri", format!("{url:?} is not a ws:// or wss:// URL"));
+    }
 }
 
 fn check_storage(cfg: &Config, p: &mut Problems) {

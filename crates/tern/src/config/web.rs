@@ -1,5 +1,5 @@
-//! `[http]` and `[bosh]` settings: the HTTP listeners that serve BOSH (XEP-0124/0206) and,
-//! later, WebSocket and XEP-0156 discovery. Defaults are chosen for real networks: every
+//! `[http]`, `[bosh]` and `[websocket]` settings: the HTTP listeners that serve BOSH
+//! (XEP-0124/0206), XMPP over WebSocket (RFC 7395) and XEP-0156 discovery. Defaults are chosen for real networks: every
 //! held request ends before common proxies' 60 s read timeout, and inactivity/maxpause
 //! outlast browsers' throttling of background tabs (timers fire at most once a minute).
 
@@ -86,5 +86,50 @@ impl Default for BoshSettings {
             max_queue: 1000,
             creations_per_minute: 120,
         }
+    }
+}
+
+/// `[websocket]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSocketSettings {
+    /// URL path of the endpoint on the HTTP(S) listeners; `ws`/`wss` listeners also serve `/`.
+    pub path: String,
+    /// A WebSocket ping goes out after this long without traffic from the client (below
+    /// common proxies' 60 s idle timeout).
+    pub ping_interval_secs: u64,
+    /// A client that sends nothing for this long after a ping is gone: its connection is
+    /// closed, its session kept for XEP-0198 resumption.
+    pub ping_timeout_secs: u64,
+    /// Allowed `Origin` values of browser handshakes; empty means any.
+    pub allowed_origins: Vec<String>,
+    /// WebSocket URLs as clients outside see them, for XEP-0156 discovery. When empty, the
+    /// URL is built from the request's `Host` like `[http] public_bosh_urls`.
+    pub public_urls: Vec<String>,
+    /// When this node shuts down, send WebSocket clients here (`<close see-other-uri/>`,
+    /// RFC 7395 §3.6.1) instead of a `system-shutdown` stream error; a `ws://` or `wss://`
+    /// URL, e.g. another node's.
+    pub shutdown_redirect_uri: Option<String>,
+}
+
+impl Default for WebSocketSettings {
+    fn default() -> Self {
+        Self {
+            path: "/xmpp-websocket".to_owned(),
+            ping_interval_secs: 30,
+            ping_timeout_secs: 30,
+            allowed_origins: Vec::new(),
+            public_urls: Vec::new(),
+            shutdown_redirect_uri: None,
+        }
+    }
+}
+
+impl WebSocketSettings {
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_secs(self.ping_interval_secs)
+    }
+    pub fn ping_timeout(&self) -> Duration {
+        Duration::from_secs(self.ping_timeout_secs)
     }
 }

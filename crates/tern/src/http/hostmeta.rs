@@ -1,6 +1,7 @@
 //! XEP-0156 discovery over HTTP: `/.well-known/host-meta` (XRD, RFC 6415) and
-//! `/.well-known/host-meta.json` (JRD) listing the BOSH endpoint (`urn:xmpp:alt-connections:
-//! xbosh`) as clients outside see it.
+//! `/.well-known/host-meta.json` (JRD) listing the BOSH (`urn:xmpp:alt-connections:xbosh`)
+//! and WebSocket (`urn:xmpp:alt-connections:websocket`, RFC 7395 §4) endpoints as clients
+//! outside see them.
 
 use axum::extract::{Extension, State};
 use axum::http::{header, HeaderMap};
@@ -9,13 +10,33 @@ use axum::response::{IntoResponse, Response};
 use super::{AppState, Peer};
 
 const XBOSH: &str = "urn:xmpp:alt-connections:xbosh";
+const WEBSOCKET: &str = "urn:xmpp:alt-connections:websocket";
 
-/// The advertised BOSH URLs: configured ones, or the request's own origin plus the path.
-fn bosh_urls(st: &AppState, peer: Peer, headers: &HeaderMap) -> Vec<String> {
-    let http = &st.server.config.http;
-    if !http.public_bosh_urls.is_empty() {
-        return http.public_bosh_urls.clone();
+/// The advertised `(rel, url)` links: configured URLs, or the request's own origin plus
+/// the endpoint's path (BOSH only where this listener serves it).
+fn links(st: &AppState, peer: Peer, headers: &HeaderMap) -> Vec<(&'static str, String)> {
+    let cfg = &st.server.config;
+    let origin = request_origin(st, peer, headers);
+    let mut links = Vec::new();
+    if !cfg.http.public_bosh_urls.is_empty() {
+        links.extend(cfg.http.public_bosh_urls.iter().map(|u| (XBOSH, u.clone())));
+    } else if let Some((secure, host)) = origin.as_ref().filter(|_| st.serves_bosh) {
+        let scheme = if *secure { "https" } else { "http" };
+        links.push((XBOSH, format!("{scheme}://{host}{}", cfg.bosh.path)));
     }
+    if !cfg.websocket.public_urls.is_empty() {
+        links.extend(cfg.websocket.public_urls.iter().map(|u| (WEBSOCKET, u.clone())));
+    } else if let Some((secure, host)) = &origin {
+        let scheme = if *secure { "wss" } else { "ws" };
+        links.push((WEBSOCKET, format!("{scheme}://{host}{}", cfg.websocket.path)));
+    }
+    links
+}
+
+/// Whether the client reached us over TLS, and the host it used (a trusted proxy's
+/// `X-Forwarded-Proto`/`X-Forwarded-Host` first).
+fn request_origin(st: &AppState, peer: Peer, headers: &HeaderMap) -> Option<(bool, String)> {
+    let http = &st.server.config.http;
     let trusted = http.trusted_proxies.contains(&peer.0.ip());
     let forwarded = |name: &str| {
         trusted.then(|| headers.get(name).and_then(|v| v.to_str().ok())).flatten().map(|v| v.split(',').next().unwrap_or(v).trim().to_owned())
@@ -25,8 +46,8 @@ fn bosh_urls(st: &AppState, peer: Peer, headers: &HeaderMap) -> Vec<String> {
     // A Host header is client-controlled: accept only host[:port] characters.
     let valid = |h: &str| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
     match host.filter(|h| valid(h)) {
-        Some(h) if scheme == "http" || scheme == "https" => vec![format!("{scheme}://{h}{}", st.server.config.bosh.path)],
-        _ => Vec::new(),
+        Some(h) if scheme == "http" || scheme == "https" => Some((scheme == "https", h)),
+        _ => None,
     }
 }
 
@@ -36,17 +57,17 @@ fn escape(s: &str) -> String {
 
 pub(super) async fn xrd(State(st): State<AppState>, Extension(peer): Extension<Peer>, headers: HeaderMap) -> Response {
     let mut body = String::from("<?xml version='1.0' encoding='utf-8'?>\n<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>\n");
-    for url in bosh_urls(&st, peer, &headers) {
-        body.push_str(&format!("  <Link rel='{XBOSH}' href='{}'/>\n", escape(&url)));
+    for (rel, url) in links(&st, peer, &headers) {
+        body.push_str(&format!("  <Link rel='{rel}' href='{}'/>\n", escape(&url)));
     }
     body.push_str("</XRD>\n");
     ([(header::CONTENT_TYPE, "application/xrd+xml; charset=utf-8")], body).into_response()
 }
 
 pub(super) async fn jrd(State(st): State<AppState>, Extension(peer): Extension<Peer>, headers: HeaderMap) -> Response {
-    let links: Vec<String> = bosh_urls(&st, peer, &headers)
+    let links: Vec<String> = links(&st, peer, &headers)
         .iter()
-        .map(|u| format!("{{\"rel\":\"{XBOSH}\",\"href\":\"{}\"}}", u.replace('\\', "\\\\").replace('"', "\\\"")))
+        .map(|(rel, u)| format!("{{\"rel\":\"{rel}\",\"href\":\"{}\"}}", u.replace('\\', "\\\\").replace('"', "\\\"")))
         .collect();
     let body = format!("{{\"links\":[{}]}}", links.join(","));
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()

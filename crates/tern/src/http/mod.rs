@@ -1,7 +1,9 @@
-//! The HTTP listeners (plain on 5280, TLS with SNI on 5281): our own accept loop so TLS
-//! picks a certificate per vhost, hyper with header and body timeouts (slow-loris bounds),
-//! and the axum routes: BOSH (XEP-0124/0206), a human-readable page on `GET`, and CORS on
-//! every response with `OPTIONS` preflights answered.
+//! The HTTP listeners (plain on 5280, TLS with SNI on 5281; `ws`/`wss` on 5290/5291): our
+//! own accept loop so TLS picks a certificate per vhost, hyper with header and body
+//! timeouts (slow-loris bounds), and the axum routes: BOSH (XEP-0124/0206) with a
+//! human-readable page on `GET`, XMPP over WebSocket (RFC 7395) at `[websocket].path` (and
+//! at `/` on the WebSocket listeners), XEP-0156 host-meta, and CORS on every response with
+//! `OPTIONS` preflights answered.
 
 mod cors;
 mod hostmeta;
@@ -14,13 +16,14 @@ use axum::body::Body;
 use axum::extract::{Extension, State};
 use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tower::ServiceExt as _;
 use tracing::{debug, warn};
 
+use crate::config::ListenerKind;
 use crate::server::Server;
 
 /// The TCP peer of a request.
@@ -31,14 +34,21 @@ pub struct Peer(pub SocketAddr);
 struct AppState {
     server: Arc<Server>,
     https: bool,
+    serves_bosh: bool,
 }
 
-/// The routes of one HTTP listener.
-pub fn router(server: Arc<Server>, https: bool) -> Router {
-    let path = server.config.bosh.path.clone();
-    let state = AppState { server: server.clone(), https };
-    Router::new()
-        .route(&path, post(bosh_post).get(bosh_page).options(cors::preflight))
+/// The routes of one HTTP(S) or WebSocket listener.
+pub fn router(server: Arc<Server>, kind: ListenerKind) -> Router {
+    let https = kind.is_tls();
+    let serves_bosh = matches!(kind, ListenerKind::Http | ListenerKind::Https);
+    let state = AppState { server: server.clone(), https, serves_bosh };
+    let ws_path = server.config.websocket.path.clone();
+    let routes = match serves_bosh {
+        false => Router::new().route("/", any(websocket)),
+        true => Router::new().route(&server.config.bosh.path, post(bosh_post).get(bosh_page).options(cors::preflight)),
+    };
+    routes
+        .route(&ws_path, any(websocket))
         .route("/.well-known/host-meta", get(hostmeta::xrd).options(cors::preflight))
         .route("/.well-known/host-meta.json", get(hostmeta::jrd).options(cors::preflight))
         .fallback(not_found)
@@ -46,9 +56,10 @@ pub fn router(server: Arc<Server>, https: bool) -> Router {
         .with_state(state)
 }
 
-/// Accept HTTP(S) connections until the task is dropped.
-pub async fn serve(server: Arc<Server>, listener: TcpListener, tls: bool) {
-    let app = router(server.clone(), tls);
+/// Accept HTTP(S) or WebSocket connections until the task is dropped.
+pub async fn serve(server: Arc<Server>, listener: TcpListener, kind: ListenerKind) {
+    let tls = kind.is_tls();
+    let app = router(server.clone(), kind);
     // One TLS configuration per listener; its resolver sees certificate reloads.
     let acceptor = tokio_rustls::TlsAcceptor::from(server.certs.server_config());
     crate::listen::accept_forever(listener, move |stream, peer| {
@@ -120,6 +131,10 @@ fn reply(r: crate::bosh::HttpReply) -> Response {
         return (StatusCode::FORBIDDEN, [(header::CONNECTION, "close")]).into_response();
     }
     ([(header::CONTENT_TYPE, r.content_type)], r.body).into_response()
+}
+
+async fn websocket(State(st): State<AppState>, Extension(Peer(peer)): Extension<Peer>, req: Request<Body>) -> Response {
+    crate::ws::endpoint(st.server, peer, st.https, req).await
 }
 
 async fn bosh_page(State(st): State<AppState>) -> Html<String> {

@@ -54,6 +54,13 @@ pub struct Client {
     pub h_in: u32,
     pub(super) sm_counting: bool,
     pub(super) next_id: u64,
+    /// RFC 7395 framing (see `ws.rs`) when this is a WebSocket client.
+    pub(super) ws: Option<super::ws::WsReader>,
+    pub(super) ws_frames: VecDeque<super::ws::ServerFrame>,
+    /// The server's WebSocket close frame and its status code, once received.
+    pub ws_close: Option<Option<u16>>,
+    /// WebSocket pings received from the server (each answered with a pong).
+    pub ws_pings: usize,
 }
 
 /// Short serialization for messages.
@@ -107,7 +114,7 @@ pub(super) async fn tls_connect(cfg: Arc<rustls::ClientConfig>, domain: &str, io
 }
 
 impl Client {
-    fn new(io: Box<dyn Io>, domain: &str, tls: Arc<rustls::ClientConfig>) -> Client {
+    pub(super) fn new(io: Box<dyn Io>, domain: &str, tls: Arc<rustls::ClientConfig>) -> Client {
         let limits = tern_wire::Limits { max_stanza_bytes: 64 << 20, ..tern_wire::Limits::default() };
         Client {
             io: Some(io),
@@ -122,6 +129,10 @@ impl Client {
             h_in: 0,
             sm_counting: false,
             next_id: 0,
+            ws: None,
+            ws_frames: VecDeque::new(),
+            ws_close: None,
+            ws_pings: 0,
         }
     }
 
@@ -158,14 +169,21 @@ impl Client {
 
     // ---- raw I/O ----
 
+    /// Send bytes on the stream (on a WebSocket: as one text message).
     pub async fn send_raw(&mut self, bytes: &[u8]) {
-        let io = self.io.as_mut().expect("connection open");
-        io.write_all(bytes).await.expect("write to server");
-        io.flush().await.expect("flush");
+        assert!(self.try_send_raw(bytes).await, "write to server failed");
     }
 
     /// Write, tolerating a connection the server already closed.
     pub async fn try_send_raw(&mut self, bytes: &[u8]) -> bool {
+        let framed;
+        let bytes = match self.ws {
+            Some(_) => {
+                framed = super::ws::frame(true, 1, bytes, true);
+                &framed[..]
+            }
+            None => bytes,
+        };
         let Some(io) = self.io.as_mut() else { return false };
         io.write_all(bytes).await.is_ok() && io.flush().await.is_ok()
     }
@@ -180,6 +198,9 @@ impl Client {
 
     /// Read more bytes and queue the parsed events.
     async fn fill(&mut self) {
+        if !self.ws_frames.is_empty() {
+            return self.on_ws_frames().await;
+        }
         let Some(io) = self.io.as_mut() else {
             self.events.push_back(Ev::Eof("connection already gone".into()));
             return;
@@ -198,28 +219,65 @@ impl Client {
                 return;
             }
         };
+        if let Some(reader) = self.ws.as_mut() {
+            let frames = reader.decode(&buf[..n]);
+            self.ws_frames.extend(frames);
+            return self.on_ws_frames().await;
+        }
         let mut evs = Vec::new();
         let r = self.framer.feed(&buf[..n], &mut evs);
         for ev in evs {
-            self.events.push_back(match ev {
-                StreamEvent::Open(h) => Ev::Open(h),
-                StreamEvent::Element(el) => {
-                    if el.is("enabled", ns::SM) {
-                        self.sm_counting = true;
-                        self.h_in = 0;
-                    } else if el.is("resumed", ns::SM) {
-                        self.sm_counting = true;
-                    } else if self.sm_counting && el.ns() == ns::CLIENT {
-                        self.h_in = self.h_in.wrapping_add(1);
-                    }
-                    Ev::El(el)
-                }
-                StreamEvent::Close => Ev::Close,
-            });
+            self.push_event(ev);
         }
         if let Err(e) = r {
             panic!("the server sent bad XML: {e}");
         }
+    }
+
+    /// Handle the server's WebSocket frames: RFC 7395 messages become events, pings are
+    /// answered, a close frame ends the connection.
+    async fn on_ws_frames(&mut self) {
+        use super::ws::ServerFrame;
+        while let Some(f) = self.ws_frames.pop_front() {
+            match f {
+                ServerFrame::Text(t) => {
+                    match tern_wire::websocket::parse_ws_message(t.as_bytes(), &tern_wire::Limits::default()) {
+                        Ok(Some(ev)) => self.push_event(ev),
+                        Ok(None) => panic!("the server sent a whitespace message"),
+                        Err(e) => panic!("the server sent a bad RFC 7395 message ({e}): {t}"),
+                    }
+                }
+                ServerFrame::Ping(p) => {
+                    self.ws_pings += 1;
+                    self.send_frame_bytes(&super::ws::frame(true, 0xA, &p, true)).await;
+                }
+                ServerFrame::Pong(_) => {}
+                ServerFrame::Close(code) => {
+                    self.ws_close = Some(code);
+                    self.io = None;
+                    self.events.push_back(Ev::Eof(format!("WebSocket closed by the server ({code:?})")));
+                }
+            }
+        }
+    }
+
+    fn push_event(&mut self, ev: StreamEvent) {
+        let ev = match ev {
+            StreamEvent::Open(h) => Ev::Open(h),
+            StreamEvent::Element(el) => {
+                if el.is("enabled", ns::SM) {
+                    self.sm_counting = true;
+                    self.h_in = 0;
+                } else if el.is("resumed", ns::SM) {
+                    self.sm_counting = true;
+                } else if self.sm_counting && el.ns() == ns::CLIENT {
+                    self.h_in = self.h_in.wrapping_add(1);
+                }
+                Ev::El(el)
+            }
+            StreamEvent::Close => Ev::Close,
+        };
+        self.events.push_back(ev);
     }
 
     /// The next event within `within`, or None on timeout.
@@ -312,7 +370,8 @@ impl Client {
 
     /// Close our stream and wait for the server's close.
     pub async fn close(&mut self) {
-        if self.try_send_raw(tern_wire::STREAM_CLOSE.as_bytes()).await {
+        let close = if self.ws.is_some() { tern_wire::websocket::ws_close(None) } else { tern_wire::STREAM_CLOSE.to_owned() };
+        if self.try_send_raw(close.as_bytes()).await {
             self.expect_end().await;
         }
         self.io = None;

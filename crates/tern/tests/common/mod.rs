@@ -4,10 +4,12 @@
 #![allow(dead_code)]
 
 pub mod bosh;
+pub mod ca;
 pub mod client;
 pub mod http;
 mod sasl;
 mod session;
+pub mod ws;
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
@@ -46,7 +48,13 @@ pub struct TestServer {
     pub http: Option<SocketAddr>,
     /// BOSH over HTTPS (servers started with [`TestServer::start_with`] only).
     pub https: Option<SocketAddr>,
+    /// XMPP over WebSocket, `ws` (servers started with [`TestServer::start_with`] only).
+    pub ws: Option<SocketAddr>,
+    /// XMPP over WebSocket, `wss` (servers started with [`TestServer::start_with`] only).
+    pub wss: Option<SocketAddr>,
     with_http: bool,
+    /// `[[listeners]]` in the configuration: start-up waits until all are listening.
+    listeners: usize,
     log: Arc<Mutex<Vec<String>>>,
 }
 
@@ -57,7 +65,8 @@ impl TestServer {
         Self::start_config(limits, None)
     }
 
-    /// Like [`start`](Self::start), with `http` and `https` listeners (BOSH) too, and `extra`
+    /// Like [`start`](Self::start), with `http`, `https` (BOSH, WebSocket at
+    /// `/xmpp-websocket`), `ws` and `wss` listeners too, and `extra`
     /// TOML appended to the configuration (e.g. `"[bosh]\ninactivity_secs = 2"`).
     pub fn start_with(limits: &str, extra: &str) -> TestServer {
         Self::start_config(limits, Some(extra))
@@ -65,14 +74,23 @@ impl TestServer {
 
     fn start_config(limits: &str, http_extra: Option<&str>) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = dir.path().join("tern.toml");
         let mut toml = config_toml(&dir.path().join("data"), limits);
         if let Some(extra) = http_extra {
             toml.push_str("\n[[listeners]]\nkind = \"http\"\naddress = \"127.0.0.1:0\"\n");
-            toml.push_str("\n[[listeners]]\nkind = \"https\"\naddress = \"127.0.0.1:0\"\n\n");
+            toml.push_str("\n[[listeners]]\nkind = \"https\"\naddress = \"127.0.0.1:0\"\n");
+            toml.push_str("\n[[listeners]]\nkind = \"ws\"\naddress = \"127.0.0.1:0\"\n");
+            toml.push_str("\n[[listeners]]\nkind = \"wss\"\naddress = \"127.0.0.1:0\"\n\n");
             toml.push_str(extra);
             toml.push('\n');
         }
+        Self::start_toml(dir, &toml, http_extra.is_some())
+    }
+
+    /// Start a server with a complete configuration `toml`, written to `<dir>/tern.toml`. It
+    /// must set `data_dir` to [`data_dir`](Self::data_dir) (`<dir>/data`) and have `c2s` and
+    /// `c2s_tls` listeners on port 0, plus `http` and `https` ones when `with_http`.
+    pub fn start_toml(dir: tempfile::TempDir, toml: &str, with_http: bool) -> TestServer {
+        let config = dir.path().join("tern.toml");
         std::fs::write(&config, toml).expect("write config");
         let mut s = TestServer {
             child: None,
@@ -82,7 +100,10 @@ impl TestServer {
             c2s_tls: SocketAddr::from(([127, 0, 0, 1], 0)),
             http: None,
             https: None,
-            with_http: http_extra.is_some(),
+            ws: None,
+            wss: None,
+            with_http,
+            listeners: toml.matches("[[listeners]]").count(),
             log: Arc::new(Mutex::new(Vec::new())),
         };
         s.spawn();
@@ -117,25 +138,31 @@ impl TestServer {
             }
         });
         self.child = Some(child);
-        let (mut c2s, mut tls, mut http, mut https) = (None, None, None, None);
+        let (mut c2s, mut tls, mut http, mut https, mut ws, mut wss) = (None, None, None, None, None, None);
         let deadline = std::time::Instant::now() + START_TIMEOUT;
-        while c2s.is_none() || tls.is_none() || (self.with_http && (http.is_none() || https.is_none())) {
+        let mut seen = 0;
+        while seen < self.listeners || c2s.is_none() || tls.is_none() || (self.with_http && (http.is_none() || https.is_none())) {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let line = match rx.recv_timeout(left) {
                 Ok(l) => l,
                 Err(_) => panic!("server did not report its listeners in time\n{}", self.log_tail()),
             };
             let Some(addr) = field(&line, "addr=").and_then(|a| a.parse::<SocketAddr>().ok()) else { continue };
+            seen += 1;
             match field(&line, "kind=") {
                 Some("C2s") => c2s = Some(addr),
                 Some("C2sTls") => tls = Some(addr),
                 Some("Http") => http = Some(addr),
                 Some("Https") => https = Some(addr),
+                Some("Ws") => ws = Some(addr),
+                Some("Wss") => wss = Some(addr),
                 _ => {}
             }
         }
         self.http = http;
         self.https = https;
+        self.ws = ws;
+        self.wss = wss;
         self.c2s = c2s.expect("c2s address");
         self.c2s_tls = tls.expect("c2s_tls address");
     }
@@ -181,6 +208,11 @@ impl TestServer {
             Some(c) => matches!(c.try_wait(), Ok(None)),
             None => false,
         }
+    }
+
+    /// The process id of the running server.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
     }
 
     pub fn config_path(&self) -> &Path {
@@ -249,7 +281,12 @@ impl TestServer {
 
     /// STARTTLS, SCRAM-SHA-256 as `user@DOMAIN`, bind `resource` (random if None).
     pub async fn login(&self, user: &str, password: &str, resource: Option<&str>) -> Client {
-        let mut c = self.connect(DOMAIN).await;
+        self.login_on(DOMAIN, &self.certs_dir(), user, password, resource).await
+    }
+
+    /// Like [`login`](Self::login), as `user@domain`, trusting the certificates in `trust`.
+    pub async fn login_on(&self, domain: &str, trust: &Path, user: &str, password: &str, resource: Option<&str>) -> Client {
+        let mut c = Client::connect(self.c2s, domain, trust).await;
         c.open_stream().await;
         c.starttls().await;
         c.auth_scram(tern_auth::ScramHash::Sha256, user, password)
@@ -298,6 +335,35 @@ impl Drop for TestServer {
             eprintln!("{}", self.log_tail());
         }
         self.kill9();
+    }
+}
+
+/// Run `tern ARGS` to completion; returns (status code, stdout, stderr). Panics (after
+/// killing it) if it is still running after `within`.
+pub fn run_to_exit(args: &[&str], within: Duration) -> (i32, String, String) {
+    let child = Command::new(tern_bin())
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tern");
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(within) {
+        Ok(out) => {
+            let out = out.expect("wait for tern");
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+        }
+        Err(_) => {
+            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+            panic!("tern {args:?} was still running after {within:?}");
+        }
     }
 }
 

@@ -15,11 +15,14 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STA
 impl Client {
     /// Send a stream header for `self.domain` and wait for the server's header and features.
     pub async fn open_stream(&mut self) -> Element {
-        let header = format!(
-            "<?xml version='1.0'?><stream:stream to='{}' version='1.0' xml:lang='en' xmlns='jabber:client' \
-             xmlns:stream='http://etherx.jabber.org/streams'>",
-            self.domain
-        );
+        let header = match self.ws {
+            Some(_) => format!("<open xmlns='{}' to='{}' version='1.0' xml:lang='en'/>", tern_wire::websocket::NS_FRAMING, self.domain),
+            None => format!(
+                "<?xml version='1.0'?><stream:stream to='{}' version='1.0' xml:lang='en' xmlns='jabber:client' \
+                 xmlns:stream='http://etherx.jabber.org/streams'>",
+                self.domain
+            ),
+        };
         self.send_str(&header).await;
         match self.next_event(TIMEOUT).await {
             Some(Ev::Open(h)) => self.header = Some(h),
