@@ -136,6 +136,48 @@ JID = {
 }
 
 
+# ws_frames: [split][client frames]; frames masked as RFC 6455 §5.3 requires, except
+# where a seed shows a violation.
+WS_MASK = bytes([0x12, 0x34, 0x56, 0x78])
+
+
+def ws_frame(fin: bool, opcode: int, payload: bytes, masked: bool = True) -> bytes:
+    out = bytearray([(0x80 if fin else 0) | opcode])
+    n, bit = len(payload), (0x80 if masked else 0)
+    if n < 126:
+        out.append(bit | n)
+    elif n <= 0xFFFF:
+        out += bytes([bit | 126]) + n.to_bytes(2, "big")
+    else:
+        out += bytes([bit | 127]) + n.to_bytes(8, "big")
+    if masked:
+        out += WS_MASK + bytes(b ^ WS_MASK[i % 4] for i, b in enumerate(payload))
+    else:
+        out += payload
+    return bytes(out)
+
+
+FRAMING = "urn:ietf:params:xml:ns:xmpp-framing"
+WS_FRAMES = {
+    "open": b"\x03" + ws_frame(True, 1, f"<open xmlns='{FRAMING}' to='localhost' version='1.0'/>".encode()),
+    "stanzas": b"\x07"
+    + ws_frame(True, 1, "<message to='a@b' type='chat'><body>hi &amp; \u00e9</body></message>".encode())
+    + ws_frame(True, 9, b"p")
+    + ws_frame(True, 1, b"<iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>"),
+    "fragmented": b"\x02"
+    + ws_frame(False, 1, b"<presence><sta")
+    + ws_frame(True, 10, b"")
+    + ws_frame(False, 0, b"tus>away</st")
+    + ws_frame(True, 0, b"atus></presence>"),
+    "close": b"\x00" + ws_frame(True, 1, f"<close xmlns='{FRAMING}'/>".encode()) + ws_frame(True, 8, b"\x03\xe8bye"),
+    "medium": b"\x0f" + ws_frame(True, 1, b"<message><body>" + b"x" * 300 + b"</body></message>"),
+    "unmasked": b"\x01" + ws_frame(True, 1, b"<presence/>", masked=False),
+    "binary": b"\x05" + ws_frame(True, 2, b"\x00\x01\x02"),
+    "stream": b"\x04"
+    + ws_frame(True, 1, b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='a'>"),
+}
+
+
 def write(target: str, seeds: dict) -> None:
     d = SEEDS / target
     d.mkdir(parents=True, exist_ok=True)
@@ -149,4 +191,5 @@ if __name__ == "__main__":
     write("stream_framer", STREAM_FRAMER)
     write("scram_server", SCRAM_SERVER)
     write("jid", JID)
+    write("ws_frames", WS_FRAMES)
     print(f"seeds written under {SEEDS}")
