@@ -4,7 +4,7 @@
 #   bash bench/peers-bosh.sh        # needs a release build in $TERN_BIN (default target/release/tern)
 # NUSERS (default 20000) users per server; SESSIONS_BIG (default 9000) idle sessions for the
 # larger RSS point (one loader keeps about two sockets per BOSH session and the open-file limit
-# is 20000 here; bench/bosh-rss-20k.sh measures 20000 sessions with two loaders).
+# is 20000 here; bench/rss-20k.sh measures 20000 sessions with two loaders).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 NUSERS=${NUSERS:-20000}
