@@ -70,26 +70,29 @@ pub fn stream_header(
     lang: Option<&str>,
 ) -> String {
     let mut out = String::with_capacity(192);
-    out.push_str("<?xml version='1.0'?><stream:stream xmlns='");
-    escape_into(&mut out, content_ns, true);
-    out.push_str("' xmlns:stream='");
-    out.push_str(NS_STREAMS);
-    out.push_str("' id='");
-    escape_into(&mut out, id, true);
-    out.push_str("' from='");
-    escape_into(&mut out, from, true);
+    out.push_str("<?xml version='1.0'?><stream:stream");
+    push_attr(&mut out, "xmlns", content_ns);
+    push_attr(&mut out, "xmlns:stream", NS_STREAMS);
+    push_attr(&mut out, "id", id);
+    push_attr(&mut out, "from", from);
     if let Some(to) = to {
-        out.push_str("' to='");
-        escape_into(&mut out, to, true);
+        push_attr(&mut out, "to", to);
     }
-    out.push_str("' version='1.0'");
+    push_attr(&mut out, "version", "1.0");
     if let Some(lang) = lang {
-        out.push_str(" xml:lang='");
-        escape_into(&mut out, lang, true);
-        out.push('\'');
+        push_attr(&mut out, "xml:lang", lang);
     }
     out.push('>');
     out
+}
+
+/// Append ` name='value'` with the value escaped.
+pub(crate) fn push_attr(out: &mut String, name: &str, value: &str) {
+    out.push(' ');
+    out.push_str(name);
+    out.push_str("='");
+    escape_into(out, value, true);
+    out.push('\'');
 }
 
 struct Writer<'a> {
@@ -178,7 +181,7 @@ impl Writer<'_> {
 
 /// Append `s` to `out`, escaped for text content or (`attr`) for a
 /// single-quoted attribute value.
-pub(crate) fn escape_into(out: &mut String, s: &str, attr: bool) {
+fn escape_into(out: &mut String, s: &str, attr: bool) {
     let bytes = s.as_bytes();
     let mut start = 0;
     let mut i = 0;

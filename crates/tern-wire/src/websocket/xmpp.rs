@@ -10,7 +10,7 @@ use crate::error::FramerError;
 use crate::framer::{StreamEvent, StreamHeader};
 use crate::limits::Limits;
 use crate::meter::Meter;
-use crate::serialize::escape_into;
+use crate::serialize::push_attr;
 use crate::tree::Output;
 use crate::{NS_CLIENT, NS_STREAMS};
 
@@ -77,17 +77,13 @@ fn open_header(el: &minidom::Element) -> StreamHeader {
 /// The server's `<open/>` (RFC 7395 §3.3.1).
 pub fn ws_open(from: &str, id: &str, lang: Option<&str>) -> String {
     let mut out = String::with_capacity(160);
-    out.push_str("<open xmlns='");
-    out.push_str(NS_FRAMING);
-    out.push_str("' from='");
-    escape_into(&mut out, from, true);
-    out.push_str("' id='");
-    escape_into(&mut out, id, true);
-    out.push_str("' version='1.0'");
+    out.push_str("<open");
+    push_attr(&mut out, "xmlns", NS_FRAMING);
+    push_attr(&mut out, "from", from);
+    push_attr(&mut out, "id", id);
+    push_attr(&mut out, "version", "1.0");
     if let Some(lang) = lang {
-        out.push_str(" xml:lang='");
-        escape_into(&mut out, lang, true);
-        out.push('\'');
+        push_attr(&mut out, "xml:lang", lang);
     }
     out.push_str("/>");
     out
@@ -95,13 +91,10 @@ pub fn ws_open(from: &str, id: &str, lang: Option<&str>) -> String {
 
 /// The server's `<close/>`, optionally redirecting the client (RFC 7395 §3.6, §3.6.1).
 pub fn ws_close(see_other_uri: Option<&str>) -> String {
-    let mut out = String::from("<close xmlns='");
-    out.push_str(NS_FRAMING);
-    out.push('\'');
+    let mut out = String::from("<close");
+    push_attr(&mut out, "xmlns", NS_FRAMING);
     if let Some(uri) = see_other_uri {
-        out.push_str(" see-other-uri='");
-        escape_into(&mut out, uri, true);
-        out.push('\'');
+        push_attr(&mut out, "see-other-uri", uri);
     }
     out.push_str("/>");
     out
