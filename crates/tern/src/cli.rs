@@ -185,9 +185,15 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<()> {
 /// Run a `cert` subcommand against the server of the configuration's data directory.
 pub async fn cert(cmd: CertCommand) -> anyhow::Result<()> {
     let CertCommand::Reload(args) = cmd;
-    // Only the data directory is needed: the server validates the certificates itself, so a
-    // broken file is reported by the server, naming it.
-    let data_dir = args.parse()?.data_dir;
+    // Only the data directory is needed: the server checks the certificates (and re-reads
+    // its configuration file) itself, so a broken file is reported by the server, naming it.
+    let data_dir = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            let cfg = args.parse().context("finding the data directory (nothing was reloaded; --data-dir skips this)")?;
+            cfg.data_dir
+        }
+    };
     let reply = crate::control::request(&data_dir, crate::control::CERT_RELOAD).await?;
     match reply.strip_prefix("ok ") {
         Some(done) => {

@@ -85,10 +85,11 @@ impl Running {
 
 /// `tern serve` until a signal.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let running = start(config).await?;
-    let server = running.server.clone();
+    // Handlers first: a SIGHUP or SIGTERM right after the listeners are up must not kill us.
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let running = start(config).await?;
+    let server = running.server.clone();
     loop {
         tokio::select! {
             // Logs the outcome itself (the failing file, or the number reloaded).

@@ -197,7 +197,6 @@ impl CertStore {
     pub fn reload(&self, cfg: &Config) -> Result<(), TlsError> {
         let certs = Certs::build(cfg, &self.provider)?;
         self.certs.store(Arc::new(certs));
-        tracing::info!("TLS certificates reloaded");
         Ok(())
     }
 

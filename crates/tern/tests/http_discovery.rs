@@ -36,12 +36,14 @@ async fn host_meta_lists_bosh_as_the_client_sees_it() {
 
 #[tokio::test]
 async fn configured_public_urls_and_node_pinning() {
-    let extra = "[http]\npublic_bosh_urls = [\"https://xmpp.example.com/http-bind\"]\npublic_hostname = \"t1.example.com\"\n";
+    let extra = "[http]\npublic_bosh_urls = [\"https://xmpp.example.com/http-bind\"]\npublic_hostname = \"t1.example.com\"\n\
+                 [websocket]\npublic_urls = [\"wss://xmpp.example.com/xmpp-websocket\"]\n";
     let srv = TestServer::start_with("", extra);
     let mut ep = srv.bosh_ep();
     ep.path = "/.well-known/host-meta.json".into();
     let r = ep.request("GET", &[("Host", "127.0.0.1")], b"").await;
     assert!(r.body.contains("https://xmpp.example.com/http-bind") && !r.body.contains("127.0.0.1"), "{}", r.body);
+    assert!(r.body.contains("\"urn:xmpp:alt-connections:websocket\",\"href\":\"wss://xmpp.example.com/xmpp-websocket\""), "{}", r.body);
     let r = srv.bosh_ep().post(&creation_xml(500, 30, "")).await;
     assert_eq!(r.xml().attr("host"), Some("t1.example.com"), "{}", r.body);
 }

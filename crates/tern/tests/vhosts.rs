@@ -46,51 +46,19 @@ impl Certs {
 
     /// The configuration: `a` is A's certificate (A is listed first), then B and NODE.
     fn config_toml(&self, data_dir: &Path, a: &Leaf, with_http: bool) -> String {
-        let http = if with_http {
-            "[[listeners]]\nkind = \"http\"\naddress = \"127.0.0.1:0\"\n\n[[listeners]]\nkind = \"https\"\naddress = \"127.0.0.1:0\"\n"
-        } else {
-            ""
-        };
+        let kinds: &[&str] = if with_http { &["c2s", "c2s_tls", "http", "https"] } else { &["c2s", "c2s_tls"] };
+        let listeners: String = kinds.iter().map(|k| format!("[[listeners]]\nkind = \"{k}\"\naddress = \"127.0.0.1:0\"\n")).collect();
+        let files = |l: &Leaf| format!("cert = \"{}\", key = \"{}\"", l.cert.display(), l.key.display());
         format!(
-            r#"log_level = "info"
-data_dir = "{data}"
-
-[limits]
-max_auth_failures_before_delay = 20
-
-[[listeners]]
-kind = "c2s"
-address = "127.0.0.1:0"
-
-[[listeners]]
-kind = "c2s_tls"
-address = "127.0.0.1:0"
-
-{http}
-[[vhosts]]
-domain = "{A}"
-cert = "{a_cert}"
-key = "{a_key}"
-registration = "open"
-
-[[vhosts]]
-domain = "{B}"
-cert = "{b_cert}"
-key = "{b_key}"
-registration = "closed"
-
-[[certificates]]
-domain = "{NODE}"
-cert = "{n_cert}"
-key = "{n_key}"
-"#,
+            "log_level = \"info\"\ndata_dir = \"{data}\"\n\
+             vhosts = [{{ domain = \"{A}\", {a}, registration = \"open\" }}, \
+                       {{ domain = \"{B}\", {b}, registration = \"closed\" }}]\n\
+             certificates = [{{ domain = \"{NODE}\", {node} }}]\n\
+             {listeners}[limits]\nmax_auth_failures_before_delay = 20\n",
             data = data_dir.display(),
-            a_cert = a.cert.display(),
-            a_key = a.key.display(),
-            b_cert = self.b.cert.display(),
-            b_key = self.b.key.display(),
-            n_cert = self.node.cert.display(),
-            n_key = self.node.key.display(),
+            a = files(a),
+            b = files(&self.b),
+            node = files(&self.node),
         )
     }
 
@@ -143,6 +111,11 @@ impl Fixture {
         c.iq_ok("<iq type='get' id='{id}'><query xmlns='jabber:iq:roster'/></iq>").await;
         c.send_str("<presence/>").await;
         c
+    }
+
+    /// The certificate a new direct TLS handshake with SNI A gets.
+    async fn served_for_a(&self) -> CertificateDer<'static> {
+        self.c.ca.direct_tls_cert(self.srv.c2s_tls, Sni::Checked(A)).await
     }
 
     /// `tern cert reload` against this server; returns (status, stdout + stderr).
@@ -289,13 +262,6 @@ async fn stanzas_between_vhosts_are_routed_locally() {
     a.expect("alice: bob offline", presence_from(&bob, "unavailable")).await;
 }
 
-impl Fixture {
-    /// The certificate a new direct TLS handshake with SNI A gets.
-    async fn served_for_a(&self) -> CertificateDer<'static> {
-        self.c.ca.direct_tls_cert(self.srv.c2s_tls, Sni::Checked(A)).await
-    }
-}
-
 #[tokio::test]
 async fn certificates_reload_by_command_and_sighup_without_dropping_connections() {
     let f = start(false);
@@ -322,12 +288,19 @@ async fn certificates_reload_by_command_and_sighup_without_dropping_connections(
     f.srv.wait_for_log(&["certificate reload failed", &cert_path], WAIT).await;
     assert!(f.served_for_a().await == y.der, "the old certificate stays after a failed reload");
 
-    // A configuration file that no longer parses: reported, nothing changes.
+    // A configuration file that no longer parses: the command cannot read the data directory
+    // from it; with --data-dir it reaches the server, which reports the file and changes nothing.
     let config = f.srv.config_path().to_owned();
+    let config_name = config.display().to_string();
     std::fs::write(&config, "vhosts = 3\n").expect("break the config");
     let (code, out) = f.cert_reload();
     assert_ne!(code, 0, "an unparsable configuration must fail the reload: {out}");
-    assert!(out.contains(&config.display().to_string()), "the error names the configuration file: {out}");
+    assert!(out.contains(&config_name) && out.contains("nothing was reloaded"), "{out}");
+    let data_dir = f.srv.data_dir().display().to_string();
+    let (code, out, err) = f.srv.cli(&["cert", "reload", "--data-dir", &data_dir]);
+    assert_ne!(code, 0, "the server must refuse an unparsable configuration: {out}{err}");
+    assert!(err.contains(&config_name) && err.contains("keeping the old certificates"), "{err}");
+    f.srv.wait_for_log(&["configuration file does not parse", &config_name], WAIT).await;
     assert!(f.served_for_a().await == y.der, "the old certificate stays");
     old.ping_server().await;
 

@@ -256,11 +256,7 @@ impl TestServer {
             .env_remove("RUST_LOG")
             .output()
             .expect("run tern cli");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        outcome(&out)
     }
 
     /// `tern user add JID --password PW` on this server's data directory.
@@ -338,33 +334,28 @@ impl Drop for TestServer {
     }
 }
 
-/// Run `tern ARGS` to completion; returns (status code, stdout, stderr). Panics (after
-/// killing it) if it is still running after `within`.
+/// (status code, stdout, stderr) of a finished `tern` command.
+fn outcome(out: &std::process::Output) -> (i32, String, String) {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+/// Run `tern ARGS` to completion; returns [`outcome`]. Panics (after killing it) if it is
+/// still running after `within`.
 pub fn run_to_exit(args: &[&str], within: Duration) -> (i32, String, String) {
-    let child = Command::new(tern_bin())
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tern");
+    let mut cmd = Command::new(tern_bin());
+    cmd.args(args).env_remove("RUST_LOG").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().expect("spawn tern");
     let pid = child.id();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    match rx.recv_timeout(within) {
-        Ok(out) => {
-            let out = out.expect("wait for tern");
-            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-            (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
-        }
-        Err(_) => {
-            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
-            panic!("tern {args:?} was still running after {within:?}");
-        }
-    }
+    let Ok(out) = rx.recv_timeout(within) else {
+        let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+        panic!("tern {args:?} was still running after {within:?}");
+    };
+    outcome(&out.expect("wait for tern"))
 }
 
 /// The value after `key` up to the next space.
