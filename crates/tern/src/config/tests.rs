@@ -31,7 +31,7 @@ fn example_file_parses() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tern.example.toml");
     let cfg = Config::load(&path).unwrap();
     assert_eq!(cfg.vhosts.len(), 3);
-    assert_eq!(cfg.listeners.len(), 5);
+    assert_eq!(cfg.listeners.len(), 7);
     assert_eq!(cfg.bosh.max_wait_secs, 50);
     assert_eq!(cfg.storage_url(), "sqlite:/var/lib/tern/tern.db");
     let problems = cfg.validate();
