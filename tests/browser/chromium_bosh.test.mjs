@@ -17,89 +17,9 @@
 //    page's BOSH requests (fetch fails, strophe sees HTTP status 0, Chromium reports a CORS
 //    error), although tern itself answers.
 
-import { test } from "node:test";
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 
-import { TernServer, Site, launchChromium, watchNetwork, until, sleep, withTimeout } from "./harness.mjs";
-
-const STEP = 20_000;
-const SCENARIO_TIMEOUT = 240_000;
-
-// ----------------------------------------------------------------- harness
-
-/**
- * A scenario: its own tern server, site and browser, and `steps` ([name, fn(s)] run in order
- * as subtests sharing the state `s`). The server log and the browser console are attached to
- * a failing step; the steps after it are skipped, unless it is marked {independent: true}
- * (a check that later steps do not build on).
- */
-function scenario(name, serverOpts, steps) {
-  test(name, { timeout: SCENARIO_TIMEOUT }, async (t) => {
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), "tern-browser-"));
-    const s = { console: [] };
-    let browser;
-    let failed = null;
-    try {
-      s.site = await new Site().start();
-      s.server = new TernServer(root, typeof serverOpts === "function" ? serverOpts(s.site) : serverOpts);
-      s.browser = () => (browser ??= launchChromium());
-      for (const [stepName, fn, { independent = false } = {}] of steps) {
-        await t.test(stepName, async (st) => {
-          if (failed) return st.skip(`skipped: step "${failed}" failed`);
-          try {
-            await fn(s);
-          } catch (err) {
-            if (!independent) failed = stepName;
-            const tail = s.console.slice(-60).join("\n");
-            const logs = [s.server.logText(), tail ? `--- browser console (last 60 lines) ---\n${tail}` : ""];
-            throw new Error(`${err?.stack ?? err}\n\n${logs.join("\n")}`, { cause: err });
-          }
-        });
-      }
-    } finally {
-      await (await browser?.catch(() => null))?.close().catch(() => {});
-      await s.server?.kill();
-      await s.site?.stop();
-      fs.rmSync(root, { recursive: true, force: true });
-    }
-  });
-}
-
-/** A user's page in its own browser context (own sessionStorage and connection pool). */
-async function openPage(s, who, url) {
-  const context = await (await s.browser()).newContext();
-  const page = await context.newPage();
-  page.setDefaultTimeout(STEP);
-  page.on("console", (m) => s.console.push(`[${who}] ${m.type()}: ${m.text()}`));
-  page.on("pageerror", (e) => s.console.push(`[${who}] pageerror: ${e}`));
-  const net = await watchNetwork(page);
-  await page.goto(url);
-  return { page, net, who };
-}
-
-/** Wait in the page until `pred(ternLog, arg)` is truthy; returns its value. */
-async function waitInPage(p, what, pred, arg, timeout = STEP) {
-  try {
-    const h = await p.page.waitForFunction(
-      ([src, a]) => new Function("log", "arg", `return (${src})(log, arg);`)(globalThis.ternLog, a),
-      [pred.toString(), arg],
-      { timeout, polling: 50 },
-    );
-    return await h.jsonValue();
-  } catch (e) {
-    const log = await p.page.evaluate(() => globalThis.ternLog).catch(() => null);
-    throw new Error(`${p.who}: ${what}: ${e.message}\npage log: ${JSON.stringify(log)}`);
-  }
-}
-
-const gotMessage = (log, { from, body }) =>
-  log.messages.find((m) => m.body === body && m.from.split("/")[0] === from) ?? false;
-const gotPresence = (log, { from, type }) =>
-  log.presences.find((p) => p.from.split("/")[0] === from && p.type === type) ?? false;
-const header = (res, name) => Object.entries(res.headers).find(([k]) => k.toLowerCase() === name)?.[1];
+import { scenario, openPage, waitInPage, gotMessage, gotPresence, header, until, sleep, withTimeout, STEP } from "./harness.mjs";
 
 /** Wait until the page has exactly one BOSH request in flight, for at least `quietMs`. */
 function heldRequest(p, boshUrl, quietMs = 700) {
@@ -271,7 +191,7 @@ function chatAndReload({ restricted }) {
 
 scenario(
   "chromium, cors_origins = [page origin]: chat over cross-origin BOSH, reload restores the session",
-  (site) => ({ corsOrigins: ["http://elsewhere.example", site.origin] }),
+  (s) => ({ corsOrigins: ["http://elsewhere.example", s.site.origin] }),
   chatAndReload({ restricted: true }),
 );
 

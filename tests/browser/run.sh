@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Browser tests: strophe.js in Debian's headless Chromium (playwright-core) against the real
-# tern binary over cross-origin BOSH (chromium_bosh.test.mjs).
+# tern binary, from a page on another origin: over BOSH (chromium_bosh.test.mjs), and over
+# WebSocket with TLS (chromium_wss.test.mjs: a test CA that Chromium trusts through an NSS
+# database in a temporary HOME, certificates chosen by SNI).
 #
 #   tests/browser/run.sh            # uses $TERN_BIN, else <repo>/target/debug/tern
 #
 # Builds nothing: run `cargo build -p tern` first (or set TERN_BIN). Installs what it needs:
-# Debian's chromium (apt-get) when /usr/bin/chromium is missing, nodejs/npm when missing, and
-# node_modules (npm ci, from package-lock.json) when missing or stale. playwright never
-# downloads a browser. Ends with "browser: N passed, N failed"; exits non-zero on failure.
+# Debian's chromium (apt-get) when /usr/bin/chromium is missing, libnss3-tools when certutil
+# is missing, openssl when missing, nodejs/npm when missing, and node_modules (npm ci, from
+# package-lock.json) when missing or stale. playwright never downloads a browser. Ends with
+# "browser: N passed, N failed"; exits non-zero on failure.
 set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -53,6 +56,13 @@ fi
 [ -x "$CHROMIUM_BIN" ] || die "no Chromium at $CHROMIUM_BIN"
 export CHROMIUM_BIN
 
+# ---------------------------------------------------------------- certutil, openssl
+# chromium_wss.test.mjs makes its CA and certificates with openssl and puts the CA in an NSS
+# database with certutil (libnss3-tools).
+command -v certutil >/dev/null || { log "installing libnss3-tools (apt-get)"; apt_install libnss3-tools; }
+command -v openssl >/dev/null || { log "installing openssl (apt-get)"; apt_install openssl; }
+command -v certutil >/dev/null || die "certutil not found even with libnss3-tools installed"
+
 # ---------------------------------------------------------------- Node modules
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     apt_install nodejs npm
@@ -75,8 +85,9 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/tern-browser-run.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
 CHROMIUM_VERSION="$("$CHROMIUM_BIN" --version 2>/dev/null | head -1)"
-log "node --test chromium_bosh.test.mjs ($CHROMIUM_VERSION, playwright-core $(node -p 'require("./node_modules/playwright-core/package.json").version'), strophe.js $(node -p 'require("./node_modules/strophe.js/package.json").version'), node $NODE_VERSION)"
-node --test chromium_bosh.test.mjs 2>&1 | tee "$WORK/node.out"
+NODE_TESTS=(chromium_*.test.mjs)
+log "node --test ${NODE_TESTS[*]} ($CHROMIUM_VERSION, playwright-core $(node -p 'require("./node_modules/playwright-core/package.json").version'), strophe.js $(node -p 'require("./node_modules/strophe.js/package.json").version'), node $NODE_VERSION)"
+node --test "${NODE_TESTS[@]}" 2>&1 | tee "$WORK/node.out"
 NODE_RC=${PIPESTATUS[0]}
 
 # node's TAP closing lines, e.g. "# pass 3" (they count each scenario and each of its steps).

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Interop tests: the real tern binary against third-party XMPP clients
-# (slixmpp with pytest; @xmpp/client and strophe.js over BOSH with node's test runner).
+# Interop tests: the real tern binary against third-party XMPP clients (slixmpp with pytest;
+# with node's test runner: @xmpp/client over TCP and WebSocket, strophe.js over BOSH and
+# WebSocket, ws and wss verified against the seeded certificate via NODE_EXTRA_CA_CERTS).
 #
 #   tests/interop/run.sh            # uses $TERN_BIN, else <repo>/target/debug/tern
 #

@@ -7,171 +7,23 @@
 // Each test starts its own server seeded with that certificate, on an ephemeral
 // port; the clients connect with STARTTLS (xmpp://) and verify the certificate.
 
-import { test } from "node:test";
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { randomUUID } from "node:crypto";
 
-import { client, xml } from "@xmpp/client";
+import { DOMAIN } from "./tern_server.mjs";
+import { withTimeout } from "./inbox.mjs";
+import { ternTest } from "./tern_test.mjs";
+import { login, logout, forceClose, rosterItems, xml, bareOf, presFrom, bodyIs, STEP_TIMEOUT } from "./xmppjs_client.mjs";
 
-import { TernServer, DOMAIN } from "./tern_server.mjs";
-import { Inbox, withTimeout } from "./inbox.mjs";
-
-const STEP_TIMEOUT = 15_000;
-const TEST_TIMEOUT = 120_000;
-const SASL_NS = "urn:ietf:params:xml:ns:xmpp-sasl";
 const ROSTER_NS = "jabber:iq:roster";
 const DELAY_NS = "urn:xmpp:delay";
-const SM_NS = "urn:xmpp:sm:3";
-const MECH = "SCRAM-SHA-1"; // the only SCRAM variant @xmpp/client implements
 
-/** The certificate node trusts (NODE_EXTRA_CA_CERTS) and its key, or a clear error. */
-function trustedCertDir() {
-  const ca = process.env.NODE_EXTRA_CA_CERTS;
-  if (!ca || !fs.existsSync(ca) || !fs.existsSync(ca.replace(/\.crt$/, ".key"))) {
-    throw new Error(
-      "NODE_EXTRA_CA_CERTS must name a tern-generated localhost.crt (with localhost.key beside it); " +
-        "run tests/interop/run.sh or `npm test`, which set it up",
-    );
-  }
-  return path.dirname(ca);
-}
-
-// ----------------------------------------------------------------- harness
-
-/** Client clean-ups of the running test, run after it whatever happens. */
-const cleanups = [];
-
-/** A test with its own tern server; the server log is attached to any failure. */
-function ternTest(name, fn) {
-  test(name, { timeout: TEST_TIMEOUT }, async () => {
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), "tern-interop-"));
-    let server;
-    try {
-      server = new TernServer(root, { certDir: trustedCertDir() });
-      const trusted = fs.readFileSync(process.env.NODE_EXTRA_CA_CERTS);
-      server.assertServesTrustedCert = () =>
-        assert.ok(fs.readFileSync(server.cert).equals(trusted), "tern replaced the seeded certificate instead of reusing it");
-      await fn(server);
-    } catch (err) {
-      const log = server ? `\n\n${server.logText()}` : "";
-      throw new Error(`${err?.stack ?? err}${log}`, { cause: err });
-    } finally {
-      while (cleanups.length) {
-        try {
-          await cleanups.pop()();
-        } catch {}
-      }
-      await server?.kill();
-      fs.rmSync(root, { recursive: true, force: true });
-    }
-  });
-}
-
-
-
-/** Log in over STARTTLS with SCRAM-SHA-1; returns the client with its inboxes. */
-async function login(server, user, password) {
-  const offered = [];
-  const authSent = [];
-  const xmpp = client({
-    service: `xmpp://127.0.0.1:${server.port}`,
-    domain: DOMAIN,
-    timeout: STEP_TIMEOUT,
-    credentials: async (authenticate, mechanisms) => {
-      offered.push(...mechanisms);
-      await authenticate({ username: user, password }, MECH);
-    },
-  });
-  xmpp.reconnect.stop(); // a dead server is a test event, not something to hide
-  const c = {
-    xmpp,
-    offered,
-    authSent,
-    messages: new Inbox(),
-    presences: new Inbox(),
-    rosterPushes: new Inbox(),
-    smNonzas: new Inbox(),
-    errors: [],
-    jid: null,
-  };
-  xmpp.on("error", (err) => c.errors.push(err));
-  xmpp.on("send", (el) => {
-    if (el.is("auth", SASL_NS)) authSent.push(el.attrs.mechanism);
-  });
-  xmpp.on("element", (el) => {
-    if (el.getNS() === SM_NS && (el.is("enabled") || el.is("failed"))) c.smNonzas.push(el);
-  });
-  xmpp.on("stanza", (st) => {
-    if (st.is("message")) c.messages.push(st);
-    else if (st.is("presence")) c.presences.push(st);
-  });
-  xmpp.iqCallee.set(ROSTER_NS, "query", (ctx) => {
-    c.rosterPushes.push(ctx.stanza);
-    return true;
-  });
-  try {
-    c.jid = await withTimeout(xmpp.start(), STEP_TIMEOUT, `${user} login`);
-  } catch (err) {
-    await forceClose(c);
-    throw new Error(`${user} could not log in: ${err}; errors: ${c.errors.join("; ")}`);
-  }
-  cleanups.push(() => forceClose(c));
-
-  // STARTTLS happened and the certificate was verified against the trusted one.
-  assert.ok(xmpp.isSecure(), "connection is not secure");
-  const tlsSocket = xmpp.socket.socket;
-  assert.equal(tlsSocket.encrypted, true, "socket is not TLS");
-  assert.equal(tlsSocket.authorized, true, `certificate not verified: ${tlsSocket.authorizationError}`);
-  assert.equal(xmpp.options.service.startsWith("xmpp://"), true);
-  // SCRAM was offered and is what was actually sent.
-  assert.ok(offered.includes(MECH), `server offered ${offered}`);
-  assert.deepEqual(authSent, [MECH]);
-  assert.equal(c.jid.bare().toString(), `${user}@${DOMAIN}`);
-  assert.ok(c.jid.resource, "no resource bound");
-  return c;
-}
-
-async function forceClose(c) {
-  c.xmpp.reconnect.stop();
-  if (c.xmpp.status === "offline") return;
-  try {
-    await withTimeout(c.xmpp.stop(), 5_000, "client stop");
-  } catch {
-    c.xmpp.socket?.socket?.destroy?.();
-  }
-}
-
-async function logout(c) {
-  await withTimeout(c.xmpp.stop(), STEP_TIMEOUT, "logout");
-}
-
-async function rosterItems(c) {
-  const res = await c.xmpp.iqCaller.request(xml("iq", { type: "get" }, xml("query", { xmlns: ROSTER_NS })), STEP_TIMEOUT);
-  assert.equal(res.attrs.type, "result", String(res));
-  const query = res.getChild("query", ROSTER_NS);
-  assert.ok(query, `roster result without query: ${res}`);
-  const items = {};
-  for (const it of query.getChildren("item")) {
-    items[it.attrs.jid] = {
-      name: it.attrs.name,
-      subscription: it.attrs.subscription ?? "none",
-      ask: it.attrs.ask,
-      groups: it.getChildren("group").map((g) => g.text()).sort(),
-    };
-  }
-  return items;
-}
-
-const bareOf = (j) => (j ?? "").split("/")[0];
-const presFrom = (bare, type) => (p) => bareOf(p.attrs.from) === bare && (p.attrs.type ?? "available") === type;
-const bodyIs = (text) => (m) => m.getChildText("body") === text;
+// Every test's server is seeded with the certificate node trusts.
+const trustedTest = (name, fn) => ternTest(name, fn, { trusted: true });
 
 // ----------------------------------------------------------------- tests
 
-ternTest("SCRAM over STARTTLS, mutual presence subscription, messages both ways", async (server) => {
+trustedTest("SCRAM over STARTTLS, mutual presence subscription, messages both ways", async (server) => {
   const aliceJid = server.addUser("alice", "alice-secret");
   const bobJid = server.addUser("bob", "bob-secret");
   await server.start();
@@ -224,7 +76,7 @@ ternTest("SCRAM over STARTTLS, mutual presence subscription, messages both ways"
   assert.deepEqual(b.errors, []);
 });
 
-ternTest("a roster item with name and groups survives a restart (SIGTERM)", async (server) => {
+trustedTest("a roster item with name and groups survives a restart (SIGTERM)", async (server) => {
   const aliceJid = server.addUser("alice", "alice-secret");
   const carol = `carol@${DOMAIN}`;
   await server.start();
@@ -262,7 +114,7 @@ ternTest("a roster item with name and groups survives a restart (SIGTERM)", asyn
   await logout(a2);
 });
 
-ternTest("a message to an offline user survives SIGKILL and arrives with a delay", async (server) => {
+trustedTest("a message to an offline user survives SIGKILL and arrives with a delay", async (server) => {
   const aliceJid = server.addUser("alice", "alice-secret");
   const bobJid = server.addUser("bob", "bob-secret");
   await server.start();

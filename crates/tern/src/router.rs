@@ -127,12 +127,6 @@ impl Router {
         let map = self.accounts.read().unwrap_or_else(|e| e.into_inner());
         map.values().map(Vec::len).sum()
     }
-
-    /// Every bound session (for shutdown).
-    pub fn all_handles(&self) -> Vec<SessionHandle> {
-        let map = self.accounts.read().unwrap_or_else(|e| e.into_inner());
-        map.values().flatten().map(|r| r.handle.clone()).collect()
-    }
 }
 
 /// The view the pure routing rules need.

@@ -7,12 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use futures_util::FutureExt as _;
-use tern_core::{StreamCondition, StreamError};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use crate::config::{Config, ListenerKind};
-use crate::router::SessionMsg;
 use crate::server::Server;
 use crate::tls::CertStore;
 
@@ -69,13 +67,11 @@ impl Running {
         for t in &self.tasks {
             t.abort();
         }
-        let handles = self.server.router.all_handles();
-        info!(sessions = handles.len(), "shutting down");
-        for h in handles {
-            h.send(SessionMsg::Kick(StreamError::new(StreamCondition::SystemShutdown)));
-        }
+        info!(sessions = self.server.live_sessions(), "shutting down");
+        // Every session task, bound or still negotiating, ends with `system-shutdown`.
+        self.server.begin_shutdown();
         for _ in 0..40 {
-            if self.server.router.session_count() == 0 {
+            if self.server.live_sessions() == 0 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

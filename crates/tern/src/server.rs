@@ -2,13 +2,13 @@
 //! table of resumable sessions (../shared/DESIGN.md "One session core").
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use jid::{BareJid, Jid};
 use tern_cluster::{Bus, Envelope, LocalCluster, Registry};
 use tern_core::VhostPolicy;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tern_store::Store;
 
 use crate::c2s::throttle::AuthThrottle;
@@ -35,6 +35,19 @@ pub struct Server {
     pub bosh: Arc<crate::bosh::BoshSessions>,
     /// XEP-0191 block lists by account, loaded on first use.
     blocklists: Mutex<HashMap<BareJid, Arc<Vec<String>>>>,
+    /// Becomes true at shutdown; every session task watches it, bound or not.
+    shutdown: watch::Sender<bool>,
+    /// Session tasks running (negotiating, bound or hibernating).
+    live: AtomicUsize,
+}
+
+/// Counts one running session task for [`Server::live_sessions`] while it exists.
+pub struct LiveSession(Arc<Server>);
+
+impl Drop for LiveSession {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Server {
@@ -66,8 +79,31 @@ impl Server {
             next_session: AtomicU64::new(1),
             blocklists: Mutex::new(HashMap::new()),
             bosh: Arc::new(crate::bosh::BoshSessions::default()),
+            shutdown: watch::Sender::new(false),
+            live: AtomicUsize::new(0),
         });
         (server, inbound)
+    }
+
+    /// Register a session task; it counts as live until the returned guard is dropped.
+    pub fn live_session(self: &Arc<Self>) -> LiveSession {
+        self.live.fetch_add(1, Ordering::Relaxed);
+        LiveSession(self.clone())
+    }
+
+    /// Session tasks running now.
+    pub fn live_sessions(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// What session tasks watch for the shutdown (true once it began).
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Tell every session task to end with `system-shutdown`.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
     }
 
     /// A fresh session id.

@@ -1,12 +1,15 @@
-// The test page's client: strophe.js over BOSH to the URL in ?bosh=..., driven by the test
-// through window.tern (page.evaluate). Everything received is recorded in window.ternLog,
-// which the test polls. keepalive: true makes strophe keep {jid, sid, rid} in this tab's
-// sessionStorage so that, after a reload, tern.restore() reattaches to the same BOSH session.
+// The test page's client: strophe.js connecting to the URL in ?service=...: BOSH for an
+// http(s) URL, WebSocket (RFC 7395) for a ws:// or wss:// one (strophe chooses by the scheme).
+// Driven by the test through window.tern (page.evaluate). Everything received is recorded in
+// window.ternLog, which the test polls. Over BOSH, keepalive: true makes strophe keep
+// {jid, sid, rid} in this tab's sessionStorage so that, after a reload, tern.restore()
+// reattaches to the same BOSH session.
 "use strict";
 
 (function () {
   const { Strophe, $msg, $pres, $iq } = globalThis;
-  const BOSH_URL = new URLSearchParams(location.search).get("bosh");
+  const SERVICE = new URLSearchParams(location.search).get("service");
+  const IS_BOSH = /^https?:/.test(SERVICE);
   const STATUS = Object.fromEntries(Object.entries(Strophe.Status).map(([k, v]) => [v, k]));
 
   const log = {
@@ -14,6 +17,7 @@
     messages: [], // {from, type, body, delayed}
     presences: [], // {from, type}
     httpErrors: [], // HTTP status codes strophe's BOSH requests failed with (0: network/CORS)
+    streamOpens: [], // RFC 7395 <open/> elements: {dir: "out" | "in", xml}
     loadedAt: Date.now(),
   };
   globalThis.ternLog = log;
@@ -25,7 +29,7 @@
   let conn = null;
 
   function newConnection() {
-    const c = new Strophe.Connection(BOSH_URL, { keepalive: true });
+    const c = new Strophe.Connection(SERVICE, IS_BOSH ? { keepalive: true } : {});
     c.addHandler(
       (m) => {
         const body = m.getElementsByTagName("body")[0];
@@ -52,6 +56,11 @@
       null,
       "presence",
     );
+    const opens = (dir) => (data) => {
+      if (typeof data === "string" && data.startsWith("<open ")) log.streamOpens.push({ dir, xml: data });
+    };
+    c.rawOutput = opens("out");
+    c.rawInput = opens("in");
     c.addProtocolErrorHandler("HTTP", 0, () => log.httpErrors.push(0));
     for (const code of [400, 403, 404, 500, 502, 503]) {
       c.addProtocolErrorHandler("HTTP", code, () => log.httpErrors.push(code));
@@ -75,19 +84,28 @@
   }
 
   globalThis.tern = {
-    boshUrl: BOSH_URL,
+    service: SERVICE,
 
-    /** Log in with SCRAM; resolves with {jid, sid, mechanism} once connected. */
+    /**
+     * Log in with SCRAM; resolves with {jid, sid, mechanism, websocket} once connected (sid:
+     * BOSH only; websocket: the WebSocket's url and protocol, WebSocket only).
+     */
     async connect(jid, password) {
       conn = newConnection();
       const { p, cb } = statusPromise(["CONNECTED"]);
       conn.connect(jid, password, cb);
       await p;
       conn.send($pres());
-      return { jid: conn.jid, sid: conn._proto.sid, mechanism: conn._sasl_mechanism?.mechname ?? null };
+      const ws = conn._proto.socket;
+      return {
+        jid: conn.jid,
+        sid: conn._proto.sid ?? null,
+        mechanism: conn._sasl_mechanism?.mechname ?? null,
+        websocket: ws ? { url: ws.url, protocol: ws.protocol } : null,
+      };
     },
 
-    /** Start a connection attempt without waiting for the outcome (negative CORS test). */
+    /** Start a connection attempt without waiting for the outcome (negative tests). */
     startConnect(jid, password) {
       conn = newConnection();
       const { p, cb } = statusPromise(["CONNECTED"]);
@@ -150,13 +168,23 @@
       return p.catch((e) => String(e));
     },
 
+    /** A cross-origin GET of `url` (fetch): {ok: true, status} or {ok: false, error}. */
+    async get(url) {
+      try {
+        const r = await fetch(url, { cache: "no-store" });
+        return { ok: true, status: r.status };
+      } catch (e) {
+        return { ok: false, error: `${e.name}: ${e.message}` };
+      }
+    },
+
     /** A raw cross-origin POST (fetch) of a session creation body: what CORS lets through. */
     async rawFetch() {
       const body =
         `<body xmlns='http://jabber.org/protocol/httpbind' xmlns:xmpp='urn:xmpp:xbosh' ` +
         `rid='1000' to='localhost' wait='1' hold='1' ver='1.6' xmpp:version='1.0'/>`;
       try {
-        const r = await fetch(BOSH_URL, {
+        const r = await fetch(SERVICE, {
           method: "POST",
           headers: { "Content-Type": "text/xml; charset=utf-8" },
           body,
@@ -167,5 +195,5 @@
       }
     },
   };
-  line(`page loaded, BOSH at ${BOSH_URL}`);
+  line(`page loaded, ${IS_BOSH ? "BOSH" : "WebSocket"} at ${SERVICE}`);
 })();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use jid::{BareJid, FullJid};
 use tern_core::{C2sSession, Output, SessionConfig, StanzaCondition, StanzaError, StreamCondition, StreamError};
 use tern_wire::StreamEvent;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
 use super::resume::ResumeRequest;
@@ -51,6 +51,8 @@ struct Driver {
     stop: bool,
     /// Stanzas a closed transport never delivered, rerouted when the session ends.
     leftovers: Vec<minidom::Element>,
+    /// The node's shutdown signal; `None` once it fired.
+    shutdown: Option<watch::Receiver<bool>>,
 }
 
 /// Run a session over `transport` until it ends (and its resumption window, if any).
@@ -67,6 +69,8 @@ pub async fn run(server: Arc<Server>, transport: Box<dyn Transport>, conn: ConnI
         max_auth_failures: 5,
         sm_resume_secs: limits.sm_resume_timeout().as_secs() as u32,
     };
+    let _live = server.live_session();
+    let shutdown = server.shutdown_signal();
     let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
     let handle = SessionHandle { id: server.session_id(), tx };
     debug!(conn = %transport.describe(), session = handle.id, "connection accepted");
@@ -83,7 +87,12 @@ pub async fn run(server: Arc<Server>, transport: Box<dyn Transport>, conn: ConnI
         hibernate_until: None,
         stop: false,
         leftovers: Vec::new(),
+        shutdown: Some(shutdown),
     };
+    if d.shutdown.as_ref().is_some_and(|s| *s.borrow()) {
+        d.shutdown = None;
+        d.session.kick(StreamError::new(StreamCondition::SystemShutdown));
+    }
     if d.run_loop().await {
         d.finish().await;
     }
@@ -92,6 +101,18 @@ pub async fn run(server: Arc<Server>, transport: Box<dyn Transport>, conn: ConnI
 async fn read_opt(t: &mut Option<Box<dyn Transport>>, events: &mut Vec<StreamEvent>) -> Result<bool, TransportError> {
     match t {
         Some(t) => t.read(events).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves when the node starts shutting down (never, once it has been seen).
+async fn shutdown_opt(rx: &mut Option<watch::Receiver<bool>>) {
+    match rx {
+        Some(rx) => {
+            if rx.wait_for(|down| *down).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
         None => std::future::pending().await,
     }
 }
@@ -122,6 +143,10 @@ impl Driver {
                 },
                 r = read_opt(&mut self.transport, &mut events) => {
                     self.on_read(r, &mut events).await;
+                }
+                _ = shutdown_opt(&mut self.shutdown) => {
+                    self.shutdown = None;
+                    self.on_msg(SessionMsg::Kick(StreamError::new(StreamCondition::SystemShutdown))).await;
                 }
                 _ = tokio::time::sleep_until(deadline) => {
                     if self.hibernate_until.is_some_and(|t| t <= tokio::time::Instant::now()) {

@@ -15,7 +15,7 @@ use hyper_util::rt::TokioIo;
 use minidom::Element;
 use tern_core::{StreamCondition, StreamError};
 use tern_wire::websocket::{encode_close, encode_frame, parse_ws_message, ws_close, ws_open, Opcode, WsCodec, WsError, WsMessage};
-use tern_wire::{Limits, StreamEvent};
+use tern_wire::{FramerError, Limits, StreamEvent};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::time::Instant;
 
@@ -48,6 +48,9 @@ pub struct WsTransport {
     close_code: u16,
     close_sent: bool,
     redirect: Option<String>,
+    /// A whitespace-only message was already logged at warning level (once per connection,
+    /// so a client cannot flood the log with them).
+    whitespace_warned: bool,
     peer: SocketAddr,
     secure: bool,
 }
@@ -71,6 +74,7 @@ impl WsTransport {
             close_code: CLOSE_NORMAL,
             close_sent: false,
             redirect: cfg.websocket.shutdown_redirect_uri.clone(),
+            whitespace_warned: false,
             peer,
             secure,
         }
@@ -92,12 +96,16 @@ impl WsTransport {
     }
 
     /// Handle decoded messages; parsed XMPP events go to `events`.
-    fn on_messages(&mut self, events: &mut Vec<StreamEvent>) -> Result<bool, TransportError> {
+    fn on_messages(&mut self, events: &mut Vec<StreamEvent>) -> Result<bool, FramerError> {
         let mut open = true;
         for m in std::mem::take(&mut self.messages) {
             match m {
                 WsMessage::Text(t) => match parse_ws_message(t.as_bytes(), &self.limits)? {
                     Some(ev) => events.push(ev),
+                    None if !self.whitespace_warned => {
+                        self.whitespace_warned = true;
+                        tracing::warn!(peer = %self.peer, "whitespace-only WebSocket message ignored (RFC 7395 keepalives are WebSocket pings, not whitespace)");
+                    }
                     None => tracing::debug!(peer = %self.peer, "whitespace-only WebSocket message ignored"),
                 },
                 WsMessage::Ping(p) => encode_frame(&mut self.out, Opcode::Pong, &p),
@@ -129,6 +137,7 @@ impl Transport for WsTransport {
             r = io.read(&mut self.buf) => r?,
             _ = tokio::time::sleep_until(deadline) => {
                 if self.ping_sent {
+                    tracing::info!(peer = %self.peer, secs = self.ping_timeout.as_secs(), "no answer to a WebSocket ping: dropping the connection");
                     return Err(TransportError::Io(io::Error::new(io::ErrorKind::TimedOut, "no answer to WebSocket ping")));
                 }
                 encode_frame(&mut self.out, Opcode::Ping, b"");
@@ -170,9 +179,8 @@ impl Transport for WsTransport {
             Some(e) if e.condition == StreamCondition::SystemShutdown => self.redirect.clone(),
             _ => None,
         };
-        match (err, &redirect) {
-            (Some(e), None) => self.text(&tern_wire::to_string(&e.to_element())),
-            _ => {}
+        if let (Some(e), None) = (err, &redirect) {
+            self.text(&tern_wire::to_string(&e.to_element()));
         }
         self.text(&ws_close(redirect.as_deref()));
     }

@@ -123,23 +123,7 @@ pub async fn handshake(io: &mut Box<dyn Io>, host: &str, path: &str, extra: &[(&
     for (k, v) in extra.iter().filter(|(_, v)| !v.is_empty()) {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
-    req.push_str("\r\n");
-    io.write_all(req.as_bytes()).await.expect("send handshake");
-    let mut got = Vec::new();
-    let end = loop {
-        if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        let mut buf = [0u8; 4096];
-        let n = tokio::time::timeout(TIMEOUT, io.read(&mut buf)).await.expect("handshake reply in time").expect("read");
-        assert!(n > 0, "connection closed during the handshake: {}", String::from_utf8_lossy(&got));
-        got.extend_from_slice(&buf[..n]);
-    };
-    let head = String::from_utf8_lossy(&got[..end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("status line");
-    let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())).collect();
-    HandshakeReply { status, headers, rest: got[end + 4..].to_vec() }
+    raw_handshake(io, req.trim_end()).await
 }
 
 /// Open a TCP (and, with `tls_name`, TLS with that SNI trusting `certs_dir`) connection.
@@ -192,5 +176,92 @@ impl Client {
             }
         }
         self.ws_close.unwrap_or_else(|| panic!("no WebSocket close frame from the server"))
+    }
+}
+
+/// Send `request` (request line and header lines, without the final blank line) as the
+/// opening handshake, unchanged, and read the reply: for handshakes [`handshake`] cannot
+/// express (another method, a second version, no upgrade headers at all).
+pub async fn raw_handshake(io: &mut Box<dyn Io>, request: &str) -> HandshakeReply {
+    io.write_all(format!("{request}\r\n\r\n").as_bytes()).await.expect("send handshake");
+    let mut got = Vec::new();
+    let end = loop {
+        if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout(TIMEOUT, io.read(&mut buf)).await.expect("handshake reply in time").expect("read");
+        assert!(n > 0, "connection closed during the handshake: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&got[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("status line");
+    let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())).collect();
+    HandshakeReply { status, headers, rest: got[end + 4..].to_vec() }
+}
+
+impl Client {
+    /// The next frame from the server exactly as sent (text not parsed as RFC 7395, pings
+    /// not answered), within `within`; None on timeout or once the connection has ended.
+    /// For checks of a message's text, e.g. the attributes of the server's `<close/>`.
+    /// Call it only when no parsed event is pending.
+    pub async fn next_ws_frame(&mut self, within: std::time::Duration) -> Option<ServerFrame> {
+        assert!(self.events.is_empty(), "parsed events are pending: {:?}", self.events);
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(f) = self.ws_frames.pop_front() {
+                if let ServerFrame::Close(code) = &f {
+                    self.ws_close = Some(*code);
+                }
+                return Some(f);
+            }
+            let io = self.io.as_mut()?;
+            let mut buf = vec![0u8; 65536];
+            let n = match tokio::time::timeout_at(deadline, io.read(&mut buf)).await {
+                Err(_) => return None,
+                Ok(Ok(0) | Err(_)) => {
+                    self.io = None;
+                    return None;
+                }
+                Ok(Ok(n)) => n,
+            };
+            let frames = self.ws.as_mut().expect("a WebSocket client").decode(&buf[..n]);
+            self.ws_frames.extend(frames);
+        }
+    }
+
+    /// Every frame the server sends until its close frame (included) or the end of the
+    /// connection, as sent.
+    pub async fn ws_frames_until_closed(&mut self) -> Vec<ServerFrame> {
+        let mut frames = Vec::new();
+        while let Some(f) = self.next_ws_frame(TIMEOUT).await {
+            let last = matches!(f, ServerFrame::Close(_));
+            frames.push(f);
+            if last {
+                break;
+            }
+        }
+        frames
+    }
+}
+
+impl super::TestServer {
+    /// How many of the kept server log lines contain every one of `parts`.
+    pub fn count_log(&self, parts: &[&str]) -> usize {
+        let l = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        l.iter().filter(|line| parts.iter().all(|p| line.contains(p))).count()
+    }
+
+    /// Wait up to `within` until at least `n` server log lines contain every one of `parts`
+    /// (to tell the line about one case from those about earlier ones).
+    pub async fn wait_for_log_count(&self, parts: &[&str], n: usize, within: std::time::Duration) {
+        let deadline = std::time::Instant::now() + within;
+        while self.count_log(parts) < n {
+            if std::time::Instant::now() > deadline {
+                panic!("fewer than {n} server log lines with {parts:?} within {within:?}\n{}", self.log_tail());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 }
