@@ -19,10 +19,11 @@ start_tern() {
 }
 
 # Restart the server a target file describes (run from the peers' bench/ directory).
+# With PEERS_TLS=1 the peers come back with a TLS WebSocket listener (bench/peers-tls.sh).
 restart_target() {
     case "$1" in
-        *prosody*) bash ../stop.sh prosody >/dev/null; bash ../start.sh prosody >/dev/null ;;
-        *ejabberd*) bash ../stop.sh ejabberd >/dev/null; bash ../start.sh ejabberd >/dev/null ;;
+        *prosody*) if [ -n "${PEERS_TLS:-}" ]; then start_peer_tls prosody; else bash ../stop.sh prosody >/dev/null; bash ../start.sh prosody >/dev/null; fi ;;
+        *ejabberd*) if [ -n "${PEERS_TLS:-}" ]; then start_peer_tls ejabberd; else bash ../stop.sh ejabberd >/dev/null; bash ../start.sh ejabberd >/dev/null; fi ;;
         *) start_tern ;;
     esac
     sleep 3
@@ -35,6 +36,8 @@ start_all() {
     "$PY" "$PEERS/bench/xmppbench.py" register --host 127.0.0.1 --tcp-port 15222 --domain localhost \
         --prefix bench --password pass --first 1 --count "$1" --concurrency 64 >/dev/null
 }
+
+source "$ROOT/bench/peers-tls.sh"
 
 # Run one loader command, print its JSON line.
 run() { echo "+ $*" >&2; timeout 600 "$@" | tail -1; sleep 2; }

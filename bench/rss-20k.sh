@@ -8,7 +8,8 @@
 #   TRANSPORT=bosh bash bench/rss-20k.sh [TARGET_ENV...]   (after registering the users)
 # TRANSPORT: bosh (default) or ws; HALF: default 10000. A server also needs one descriptor per
 # WebSocket session, so WS runs use HALF=9950 (19,900 sessions) under the 20,000 limit.
-# EXTRA: more loader arguments (e.g. a wss:// --ws-url for TLS).
+# EXTRA: more loader arguments (e.g. a wss:// --ws-url for TLS); LABEL_SUFFIX: appended to the
+# label of the summary line (e.g. -wss).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 export OUT=${OUT:-/tmp/lab/rss20k-$(date +%s).jsonl}
@@ -37,7 +38,7 @@ for t in "${TARGETS[@]}"; do
     if kill -0 "$pid" 2>/dev/null; then
         run ./run.sh "$t" sessions --transport "$TRANSPORT" --first $((HALF + 1)) --count "$HALF" --concurrency 50 --hold 15 --timeout 120 "${EXTRA[@]}"
         total=$(rss_kb "$pid")
-        label=$(source "$t"; echo "$LABEL")
+        label=$(source "$t"; echo "$LABEL")${LABEL_SUFFIX:-}
         n=$((2 * HALF))
         echo "{\"label\": \"$label\", \"transport\": \"$TRANSPORT\", \"mode\": \"rss20k\", \"sessions\": $n, \"rss_fresh_kb\": $base, \"rss_end_kb\": $total, \"rss_per_session_kb_total\": $(( (total - base) / n ))}" | tee -a "$OUT"
     fi
