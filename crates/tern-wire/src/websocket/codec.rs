@@ -1,6 +1,7 @@
-//! RFC 6455 §5 data framing for the server side of a WebSocket connection, without I/O.
+//! RFC 6455 §5 data framing of a WebSocket connection, without I/O: the server side (what
+//! tern runs) and the client side (load generators, tests).
 //!
-//! Client frames must be masked (§5.1, §5.3); reserved bits must be clear (§5.2); control
+//! Client frames must be masked and server frames must not be (§5.1, §5.3); reserved bits must be clear (§5.2); control
 //! frames are at most 125 bytes and never fragmented (§5.5); fragmented messages are
 //! reassembled (§5.4) up to a size limit, checked from each frame header before its payload
 //! arrives; text must be UTF-8 (§5.6, §8.1); a close frame carries nothing or a valid
@@ -35,6 +36,8 @@ pub enum WsMessage {
 pub enum WsError {
     #[error("client frame is not masked (RFC 6455 §5.1)")]
     Unmasked,
+    #[error("server frame is masked (RFC 6455 §5.1)")]
+    Masked,
     #[error("reserved bits set without a negotiated extension (RFC 6455 §5.2)")]
     ReservedBits,
     #[error("unknown opcode {0:#x} (RFC 6455 §5.2)")]
@@ -80,9 +83,11 @@ struct Frame {
     offset: usize,
 }
 
-/// Server-side frame decoder: feed it the bytes read from the socket.
+/// Frame decoder: feed it the bytes read from the socket.
 #[derive(Debug)]
 pub struct WsCodec {
+    /// Decoding a client's frames (server side): they must be masked.
+    server: bool,
     max_message: usize,
     header: [u8; 14],
     header_len: usize,
@@ -99,9 +104,20 @@ pub struct WsCodec {
 }
 
 impl WsCodec {
-    /// A decoder accepting text messages of up to `max_message` bytes.
+    /// A server's decoder of client frames, accepting text messages of up to `max_message`
+    /// bytes.
     pub fn new(max_message: usize) -> Self {
+        Self::with_role(true, max_message)
+    }
+
+    /// A client's decoder of server frames (unmasked).
+    pub fn client(max_message: usize) -> Self {
+        Self::with_role(false, max_message)
+    }
+
+    fn with_role(server: bool, max_message: usize) -> Self {
         WsCodec {
+            server,
             max_message,
             header: [0; 14],
             header_len: 0,
@@ -177,8 +193,12 @@ impl WsCodec {
         if rsv != 0 {
             return Err(WsError::ReservedBits);
         }
-        if h[1] & 0x80 == 0 {
+        let masked = h[1] & 0x80 != 0;
+        if self.server && !masked {
             return Err(WsError::Unmasked);
+        }
+        if !self.server && masked {
+            return Err(WsError::Masked);
         }
         let (len, at) = match h[1] & 0x7F {
             126 => (u64::from(u16::from_be_bytes([h[2], h[3]])), 4),
@@ -192,7 +212,7 @@ impl WsCodec {
         if len >> 63 != 0 {
             return Err(WsError::BadLength);
         }
-        let mask = [h[at], h[at + 1], h[at + 2], h[at + 3]];
+        let mask = if masked { [h[at], h[at + 1], h[at + 2], h[at + 3]] } else { [0; 4] };
         match opcode {
             0x8..=0xA if !fin || len > MAX_CONTROL as u64 => return Err(WsError::BadControlFrame),
             0x8..=0xA => {}
@@ -276,19 +296,30 @@ fn parse_close(payload: &[u8]) -> Result<Option<(u16, String)>, WsError> {
 
 /// Append one unmasked, unfragmented server frame (RFC 6455 §5.2; a server never masks).
 pub fn encode_frame(out: &mut Vec<u8>, opcode: Opcode, payload: &[u8]) {
+    frame_header(out, opcode, payload.len(), 0);
+    out.extend_from_slice(payload);
+}
+
+/// Append one unfragmented client frame masked with `mask` (RFC 6455 §5.3).
+pub fn encode_masked_frame(out: &mut Vec<u8>, opcode: Opcode, payload: &[u8], mask: [u8; 4]) {
+    frame_header(out, opcode, payload.len(), 0x80);
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+}
+
+fn frame_header(out: &mut Vec<u8>, opcode: Opcode, len: usize, mask_bit: u8) {
     out.push(0x80 | opcode as u8);
-    match payload.len() {
-        n if n < 126 => out.push(n as u8),
+    match len {
+        n if n < 126 => out.push(mask_bit | n as u8),
         n if n <= usize::from(u16::MAX) => {
-            out.push(126);
+            out.push(mask_bit | 126);
             out.extend_from_slice(&(n as u16).to_be_bytes());
         }
         n => {
-            out.push(127);
+            out.push(mask_bit | 127);
             out.extend_from_slice(&(n as u64).to_be_bytes());
         }
     }
-    out.extend_from_slice(payload);
 }
 
 /// Append a close frame with `code` and a reason cut to fit a control frame.

@@ -1,5 +1,5 @@
-//! XMPP over WebSocket (RFC 7395) without I/O: the RFC 6455 §5 frame codec of the server
-//! side ([`WsCodec`], [`encode_frame`]) and the RFC 7395 §3.3 message framing on top of it
+//! XMPP over WebSocket (RFC 7395) without I/O: the RFC 6455 §5 frame codec ([`WsCodec`],
+//! [`encode_frame`], [`encode_masked_frame`] for clients) and the RFC 7395 §3.3 message framing on top of it
 //! ([`parse_ws_message`], [`ws_open`], [`ws_close`]).
 
 mod codec;
@@ -7,5 +7,5 @@ mod codec;
 mod tests;
 mod xmpp;
 
-pub use codec::{encode_close, encode_frame, Opcode, WsCodec, WsError, WsMessage};
+pub use codec::{encode_close, encode_frame, encode_masked_frame, Opcode, WsCodec, WsError, WsMessage};
 pub use xmpp::{parse_ws_message, ws_close, ws_open, NS_FRAMING};

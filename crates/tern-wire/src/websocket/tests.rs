@@ -115,6 +115,21 @@ fn too_big_is_refused_before_the_payload_arrives() {
 }
 
 #[test]
+fn client_side() {
+    let mut masked = Vec::new();
+    encode_masked_frame(&mut masked, Opcode::Text, b"<presence/>", MASK);
+    assert_eq!(masked, frame(true, 1, b"<presence/>"), "the tests' client frames are RFC 6455 frames");
+    let mut codec = WsCodec::client(1000);
+    let mut out = Vec::new();
+    let mut server = Vec::new();
+    encode_frame(&mut server, Opcode::Text, b"<open/>");
+    encode_frame(&mut server, Opcode::Ping, b"");
+    codec.feed(&server, &mut out).unwrap();
+    assert_eq!(out, vec![WsMessage::Text("<open/>".into()), WsMessage::Ping(Vec::new())]);
+    assert_eq!(WsCodec::client(1000).feed(&masked, &mut out), Err(WsError::Masked));
+}
+
+#[test]
 fn server_frames() {
     let mut out = Vec::new();
     encode_frame(&mut out, Opcode::Text, b"hi");
