@@ -81,6 +81,13 @@ impl SmState {
     }
 
     /// Take every unacked stanza (session end: they go to offline storage or bounce, §5).
+    /// Free the queue's storage when nothing is unacknowledged.
+    pub fn release_idle_buffers(&mut self) {
+        if self.unacked.is_empty() && self.unacked.capacity() > 0 {
+            self.unacked = VecDeque::new();
+        }
+    }
+
     pub fn take_unacked(&mut self) -> Vec<Element> {
         self.acked = self.sent;
         self.last_request_at = 0;

@@ -22,7 +22,7 @@ pub enum SessionMsg {
     /// channel allocates a block of slots up front).
     Stanza(Box<Element>),
     /// End the session with this stream error (conflict on resource replacement, shutdown).
-    Kick(StreamError),
+    Kick(Box<StreamError>),
     /// XEP-0198: a new connection asks to resume this session.
     Resume(Box<crate::c2s::resume::ResumeRequest>),
 }
@@ -77,7 +77,7 @@ impl Router {
     /// the new session wins and the old one gets `conflict`).
     pub fn bind(&self, jid: &FullJid, handle: SessionHandle) -> Option<SessionHandle> {
         let mut map = self.accounts.write().unwrap_or_else(|e| e.into_inner());
-        let list = map.entry(jid.to_bare()).or_default();
+        let list = map.entry(jid.to_bare()).or_insert_with(|| Vec::with_capacity(1));
         let new = Resource { jid: jid.clone(), handle, presence: None, priority: 0, interested: false, carbons: false };
         match list.iter_mut().find(|r| r.jid == *jid) {
             Some(slot) => Some(std::mem::replace(slot, new).handle),

@@ -157,6 +157,17 @@ impl C2sSession {
     }
 
     /// The next thing to do, if any.
+    /// Free queues that are empty now (call before waiting): an idle session keeps no
+    /// buffer sized for its busiest moment.
+    pub fn release_idle_buffers(&mut self) {
+        if self.out.is_empty() && self.out.capacity() > 0 {
+            self.out = VecDeque::new();
+        }
+        if let Some(sm) = self.sm.as_mut() {
+            sm.release_idle_buffers();
+        }
+    }
+
     pub fn poll_output(&mut self) -> Option<Output> {
         self.out.pop_front()
     }

@@ -94,7 +94,7 @@ pub async fn run(server: Arc<Server>, transport: Box<dyn Transport>, conn: ConnI
         d.session.kick(StreamError::new(StreamCondition::SystemShutdown));
     }
     if d.run_loop().await {
-        d.finish().await;
+        Box::pin(d.finish()).await;
     }
 }
 
@@ -119,34 +119,46 @@ async fn shutdown_opt(rx: &mut Option<watch::Receiver<bool>>) {
 
 impl Driver {
     /// Returns false when this connection was handed to another session (resumption).
+    ///
+    /// The work done between waits is boxed (`Box::pin`): the task's own future, which every
+    /// idle session keeps, then holds pointers instead of the largest of those state
+    /// machines (the IM layer's), a few KB per session.
     async fn run_loop(&mut self) -> bool {
         let mut events = Vec::new();
         loop {
             while let Some(ev) = self.pending.pop_front() {
                 self.session.handle_event(ev, Instant::now());
-                if !self.process_outputs().await {
+                if !Box::pin(self.process_outputs()).await {
                     return false;
                 }
             }
-            if !self.process_outputs().await {
+            if !Box::pin(self.process_outputs()).await {
                 return false;
             }
             self.flush().await;
             if self.stop || (self.session.is_closed() && !self.session.is_hibernating()) {
                 return true;
             }
+            // About to wait, maybe for a long time: keep nothing sized for the last burst.
+            self.session.release_idle_buffers();
+            if self.pending.capacity() > 0 {
+                self.pending = VecDeque::new();
+            }
+            if events.capacity() > 0 {
+                events = Vec::new();
+            }
             let deadline = self.deadline();
             tokio::select! {
                 msg = self.rx.recv() => match msg {
-                    Some(m) => self.on_msg(m).await,
+                    Some(m) => Box::pin(self.on_msg(m)).await,
                     None => return true,
                 },
                 r = read_opt(&mut self.transport, &mut events) => {
-                    self.on_read(r, &mut events).await;
+                    Box::pin(self.on_read(r, &mut events)).await;
                 }
                 _ = shutdown_opt(&mut self.shutdown) => {
                     self.shutdown = None;
-                    self.on_msg(SessionMsg::Kick(StreamError::new(StreamCondition::SystemShutdown))).await;
+                    Box::pin(self.on_msg(SessionMsg::Kick(Box::new(StreamError::new(StreamCondition::SystemShutdown))))).await;
                 }
                 _ = tokio::time::sleep_until(deadline) => {
                     if self.hibernate_until.is_some_and(|t| t <= tokio::time::Instant::now()) {
@@ -325,7 +337,7 @@ impl Driver {
         }
         if let Some(old) = self.server.router.bind(&jid, self.handle.clone()) {
             info!(jid = %jid, "resource conflict: replacing the older session");
-            old.send(SessionMsg::Kick(StreamError::new(StreamCondition::Conflict).with_text("replaced by a new session")));
+            old.send(SessionMsg::Kick(Box::new(StreamError::new(StreamCondition::Conflict).with_text("replaced by a new session"))));
         }
         info!(jid = %jid, session = self.handle.id, "resource bound");
         self.im = Some(ImSession::new(jid.clone(), self.handle.id));
@@ -415,7 +427,7 @@ impl Driver {
                 if self.session.is_hibernating() {
                     self.stop = true;
                 } else {
-                    self.session.kick(err);
+                    self.session.kick(*err);
                 }
             }
             SessionMsg::Resume(req) => self.resume_here(*req).await,

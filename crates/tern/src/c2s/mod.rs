@@ -3,6 +3,7 @@
 //! on 5223).
 
 pub mod driver;
+pub mod readbuf;
 pub mod resume;
 pub mod tcp;
 pub mod throttle;

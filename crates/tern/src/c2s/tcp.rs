@@ -11,16 +11,15 @@ use async_trait::async_trait;
 use minidom::Element;
 use tern_core::StreamError;
 use tern_wire::{Limits, StreamEvent, StreamFramer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
+use super::readbuf::ReadBuf;
 use super::throttle::ByteThrottle;
 use super::transport::{Transport, TransportError};
 use crate::tls::CertStore;
 
-/// Read buffer size per connection.
-const READ_CHUNK: usize = 8192;
 /// A client that doesn't read what we write for this long is treated as gone.
 const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -35,7 +34,7 @@ pub struct TcpTransport {
     conn: Conn,
     framer: StreamFramer,
     out: String,
-    buf: Vec<u8>,
+    buf: ReadBuf,
     throttle: ByteThrottle,
     wait_until: Option<tokio::time::Instant>,
     peer: SocketAddr,
@@ -56,7 +55,7 @@ impl TcpTransport {
             conn,
             framer: StreamFramer::new(limits),
             out: String::new(),
-            buf: vec![0; READ_CHUNK],
+            buf: ReadBuf::default(),
             throttle,
             wait_until: None,
             peer,
@@ -72,11 +71,12 @@ impl Transport for TcpTransport {
             tokio::time::sleep_until(t).await;
             self.wait_until = None;
         }
-        let n = match &mut self.conn {
-            Conn::Plain(s) => s.read(&mut self.buf).await?,
-            Conn::Tls(s) => s.read(&mut self.buf).await?,
+        let data = match &mut self.conn {
+            Conn::Plain(s) => self.buf.fill(s).await?,
+            Conn::Tls(s) => self.buf.fill(s.as_mut()).await?,
             Conn::Gone => return Ok(false),
         };
+        let n = data.len();
         if n == 0 {
             self.framer.eof()?;
             return Ok(false);
@@ -86,7 +86,7 @@ impl Transport for TcpTransport {
         if !wait.is_zero() {
             self.wait_until = Some(tokio::time::Instant::from_std(now + wait));
         }
-        self.framer.feed(&self.buf[..n], events)?;
+        self.framer.feed(data, events)?;
         Ok(true)
     }
 
@@ -126,7 +126,11 @@ impl Transport for TcpTransport {
             Ok(r) => r,
             Err(_) => Err(io::Error::from(io::ErrorKind::TimedOut)),
         };
-        self.out.clear();
+        if self.out.capacity() > super::transport::KEEP_OUT {
+            self.out = String::new();
+        } else {
+            self.out.clear();
+        }
         r
     }
 

@@ -26,6 +26,19 @@ pub enum TransportError {
     Unsupported,
 }
 
+/// Empty a flushed output buffer; a large one is freed, so an idle connection keeps at most
+/// [`KEEP_OUT`] bytes of it.
+pub fn release(out: &mut Vec<u8>) {
+    if out.capacity() > KEEP_OUT {
+        *out = Vec::new();
+    } else {
+        out.clear();
+    }
+}
+
+/// Output buffer capacity kept between writes.
+pub const KEEP_OUT: usize = 1024;
+
 /// A client connection as the session driver sees it.
 #[async_trait]
 pub trait Transport: Send {

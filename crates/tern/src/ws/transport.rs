@@ -16,15 +16,14 @@ use minidom::Element;
 use tern_core::{StreamCondition, StreamError};
 use tern_wire::websocket::{encode_close, encode_frame, parse_ws_message, ws_close, ws_open, Opcode, WsCodec, WsError, WsMessage};
 use tern_wire::{FramerError, Limits, StreamEvent};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 use tokio::time::Instant;
 
+use crate::c2s::readbuf::ReadBuf;
 use crate::c2s::throttle::ByteThrottle;
 use crate::c2s::transport::{Transport, TransportError};
 use crate::config::Config;
 
-/// Read buffer size per connection.
-const READ_CHUNK: usize = 8192;
 /// A client that doesn't read what we write for this long is treated as gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// RFC 6455 §7.4.1 normal closure.
@@ -35,7 +34,7 @@ pub struct WsTransport {
     io: Option<TokioIo<Upgraded>>,
     codec: WsCodec,
     limits: Limits,
-    buf: Vec<u8>,
+    buf: ReadBuf,
     out: Vec<u8>,
     messages: Vec<WsMessage>,
     throttle: ByteThrottle,
@@ -62,7 +61,7 @@ impl WsTransport {
             io: Some(io),
             codec: WsCodec::new(limits.max_stanza_bytes),
             limits,
-            buf: vec![0; READ_CHUNK],
+            buf: ReadBuf::default(),
             out: Vec::new(),
             messages: Vec::new(),
             throttle,
@@ -133,8 +132,8 @@ impl Transport for WsTransport {
         }
         let Some(io) = self.io.as_mut() else { return Ok(false) };
         let deadline = self.last_rx + self.ping_interval + if self.ping_sent { self.ping_timeout } else { Duration::ZERO };
-        let n = tokio::select! {
-            r = io.read(&mut self.buf) => r?,
+        let data = tokio::select! {
+            r = self.buf.fill(io) => r?,
             _ = tokio::time::sleep_until(deadline) => {
                 if self.ping_sent {
                     tracing::info!(peer = %self.peer, secs = self.ping_timeout.as_secs(), "no answer to a WebSocket ping: dropping the connection");
@@ -145,17 +144,17 @@ impl Transport for WsTransport {
                 return Ok(true);
             }
         };
-        if n == 0 {
+        if data.is_empty() {
             return Ok(false);
         }
         let now = Instant::now();
         self.last_rx = now;
         self.ping_sent = false;
-        let wait = self.throttle.consume(n, now.into_std());
+        let wait = self.throttle.consume(data.len(), now.into_std());
         if !wait.is_zero() {
             self.wait_until = Some(now + wait);
         }
-        let fed = self.codec.feed(&self.buf[..n], &mut self.messages);
+        let fed = self.codec.feed(data, &mut self.messages);
         let open = self.on_messages(events)?;
         if let Err(e) = fed {
             return Err(self.fail(&e));
@@ -195,7 +194,7 @@ impl Transport for WsTransport {
             io.flush().await
         };
         let r = tokio::time::timeout(WRITE_TIMEOUT, write).await.unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()));
-        self.out.clear();
+        crate::c2s::transport::release(&mut self.out);
         r
     }
 
