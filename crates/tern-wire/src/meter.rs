@@ -30,8 +30,18 @@ use crate::limits::Limits;
 use crate::tree::{Assembler, Output, is_xml_whitespace};
 
 /// Incremental, metered parser producing [`Output`]s.
+///
+/// Between stanzas of an open stream (container mode, nothing partial buffered) the rxml
+/// parser is dropped: its lexer reserves a token buffer of [`Limits::token_bytes`], which an
+/// idle connection need not keep. The next bytes go to a fresh parser first fed the root's
+/// start tag (`<stream:stream>`, not counted), which leaves it where the old one was: in the
+/// root's content. Namespaces are resolved by the [`Assembler`], which keeps the root's.
 pub(crate) struct Meter {
-    parser: RawParser,
+    /// `None` while released between stanzas.
+    parser: Option<RawParser>,
+    token_bytes: usize,
+    /// The root's start tag as received (`<prefix:local>`), to prime a fresh parser.
+    root_tag: Option<String>,
     tree: Assembler,
     limit: u64,
     /// bytes consumed by the parser since construction
@@ -49,17 +59,53 @@ pub(crate) struct Meter {
     text_buffering: bool,
 }
 
+fn new_parser(token_bytes: usize) -> RawParser {
+    let options = Options {
+        max_token_length: token_bytes,
+        comments: CommentMode::Reject,
+        ..Options::default()
+    };
+    <RawParser as WithOptions>::with_options(options)
+}
+
 impl Meter {
+    /// The rxml parser, recreated (in the root's content) if it was released.
+    fn parser(&mut self) -> &mut RawParser {
+        let (token_bytes, root_tag, buffering) = (self.token_bytes, self.root_tag.as_deref(), self.text_buffering);
+        self.parser.get_or_insert_with(|| {
+            let mut p = new_parser(token_bytes);
+            let mut prime = root_tag.unwrap_or_default().as_bytes();
+            // The root tag parsed before, so it parses again: two events, then NeedMoreData.
+            while let Ok(Some(_)) = p.parse(&mut prime, false) {}
+            p.set_text_buffering(buffering);
+            p
+        })
+    }
+
+    /// Drop the parser between stanzas of an open stream when it holds no partial input:
+    /// every byte consumed is in a reported event, and none of them belongs to the next unit
+    /// (a malformed byte rxml attributes to a whitespace event but reports later).
+    fn release_if_idle(&mut self) {
+        let clean = self.committed == self.consumed && self.unit_base == self.committed;
+        if self.tree.is_container() && self.opened && !self.done && self.tree.at_root_level() && clean {
+            self.parser = None;
+        }
+    }
+
+    /// Whether the parser is released (between stanzas of an open stream).
+    #[cfg(test)]
+    pub(crate) fn is_released(&self) -> bool {
+        self.parser.is_none()
+    }
+
     /// `container`: see [`Assembler::new`].
     pub(crate) fn new(limits: Limits, container: bool) -> Self {
-        let options = Options {
-            max_token_length: limits.token_bytes(),
-            comments: CommentMode::Reject,
-            ..Options::default()
-        };
+        let token_bytes = limits.token_bytes();
         let limit = u64::try_from(limits.max_stanza_bytes).unwrap_or(u64::MAX);
         Self {
-            parser: <RawParser as WithOptions>::with_options(options),
+            parser: Some(new_parser(token_bytes)),
+            token_bytes,
+            root_tag: None,
             tree: Assembler::new(limits, container),
             limit,
             consumed: 0,
@@ -137,7 +183,7 @@ impl Meter {
                 usize::try_from(allowed).map_or(input.len(), |a| a.min(input.len()))
             };
             let mut slice = &input[..take];
-            let result = self.parser.parse(&mut slice, false);
+            let result = self.parser().parse(&mut slice, false);
             let used = take - slice.len();
             if let Some(pos) = input[..used].iter().rposition(|&b| !is_xml_whitespace(b)) {
                 self.last_nonws_end = self.consumed + pos as u64 + 1;
@@ -156,6 +202,7 @@ impl Meter {
                 Err(EndOrError::NeedMoreData) => {
                     self.check_size()?;
                     if input.is_empty() {
+                        self.release_if_idle();
                         return Ok(());
                     }
                     if used == 0 {
@@ -192,6 +239,7 @@ impl Meter {
             }
             Output::RootOpen(info) => {
                 self.opened = true;
+                self.root_tag = Some(format!("<{}>", info.raw_name));
                 self.unit_base = self.committed;
                 sink(Output::RootOpen(info));
             }
@@ -209,7 +257,7 @@ impl Meter {
         }
         let buffering = !self.tree.at_root_level();
         if buffering != self.text_buffering {
-            self.parser.set_text_buffering(buffering);
+            self.parser().set_text_buffering(buffering);
             self.text_buffering = buffering;
         }
         Ok(())

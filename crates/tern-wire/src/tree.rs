@@ -43,6 +43,8 @@ struct Head {
 #[derive(Debug)]
 pub(crate) struct RootInfo {
     pub local: String,
+    /// The name as written, with its prefix (`stream:stream`).
+    pub raw_name: String,
     pub ns: String,
     /// `xmlns='...'` declared on the root itself
     pub default_ns: Option<String>,
@@ -240,7 +242,12 @@ impl Assembler {
                 .last()
                 .and_then(|s| s.default.as_ref())
                 .map(|ns| ns.as_str().to_owned());
+            let raw_name = match &name.0 {
+                Some(prefix) => format!("{}:{}", prefix.as_str(), name.1.as_str()),
+                None => name.1.as_str().to_owned(),
+            };
             return Ok(Output::RootOpen(RootInfo {
+                raw_name,
                 local: name.1.as_str().to_owned(),
                 ns: ns.as_str().to_owned(),
                 default_ns,

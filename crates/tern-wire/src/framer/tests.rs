@@ -282,3 +282,60 @@ fn eof_handling() {
         Some("not-well-formed")
     );
 }
+
+/// Between stanzas the parser is released (no token buffer kept while idle); the next
+/// bytes continue the same stream: root namespaces and prefix, whitespace, the close tag,
+/// and errors in what follows.
+#[test]
+fn parser_is_released_between_stanzas_and_the_stream_continues() {
+    let header = "<s:stream xmlns='jabber:client' xmlns:s='http://etherx.jabber.org/streams' xmlns:x='urn:x'>";
+    let mut f = StreamFramer::new(Limits::default());
+    let mut out = Vec::new();
+    f.feed(header.as_bytes(), &mut out).unwrap();
+    assert!(f.meter.is_released(), "idle after the header");
+    f.feed(b"<presence/>", &mut out).unwrap();
+    assert!(f.meter.is_released(), "idle after a stanza");
+    f.feed(b"<message><x:y/>", &mut out).unwrap();
+    assert!(!f.meter.is_released(), "kept inside a stanza");
+    f.feed(b"</message> ", &mut out).unwrap();
+    f.feed(b" <s:features/>", &mut out).unwrap();
+    f.feed(b"</s:stream>", &mut out).unwrap();
+    let names: Vec<String> = out
+        .iter()
+        .map(|e| match e {
+            StreamEvent::Open(h) => format!("open {}", h.name),
+            StreamEvent::Element(el) => format!("{} {}", el.name(), el.ns()),
+            StreamEvent::Close => "close".to_owned(),
+        })
+        .collect();
+    assert_eq!(names, ["open stream", "presence jabber:client", "message jabber:client", "features http://etherx.jabber.org/streams", "close"]);
+    let StreamEvent::Element(m) = &out[2] else { panic!() };
+    assert!(m.get_child("y", "urn:x").is_some(), "a root-declared prefix resolves after release");
+    assert!(f.is_closed());
+
+    for bad in ["</other>", "<iq></presence>", "text"] {
+        let mut f = StreamFramer::new(Limits::default());
+        f.feed(header.as_bytes(), &mut Vec::new()).unwrap();
+        f.feed(b"<presence/>", &mut Vec::new()).unwrap();
+        assert!(f.meter.is_released());
+        let e = f.feed(bad.as_bytes(), &mut Vec::new()).unwrap_err();
+        assert_eq!(e.condition(), "not-well-formed", "{bad}: {e}");
+    }
+}
+
+/// Found by the fuzzer: rxml attributes a malformed byte after root whitespace to the
+/// whitespace event and reports it later; the parser must not be released then, or the
+/// error is lost when the input is split there.
+#[test]
+fn malformed_byte_after_root_whitespace_is_not_lost_by_a_release() {
+    let mut doc = SHORT.as_bytes().to_vec();
+    doc.extend_from_slice(&[b'\t'; 20]);
+    doc.extend_from_slice(&[0xf7, 0xff]);
+    doc.extend_from_slice(&[b'\t'; 20]);
+    let (_, whole) = run(&doc, Limits::default());
+    assert!(whole.is_err());
+    for cut in SHORT.len()..doc.len() {
+        let (_, split) = run_split(&doc, &[cut], Limits::default());
+        assert_eq!(split.map_err(|e| e.condition()), Err("not-well-formed"), "cut at {cut}");
+    }
+}
