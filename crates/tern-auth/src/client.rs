@@ -27,6 +27,31 @@ use crate::{AuthError, ScramHash, saslprep};
 /// work a server can make it do.
 pub const MAX_ITERATIONS: u32 = 1_000_000;
 
+/// What `SaltedPassword := Hi(Normalize(password), salt, i)` (RFC 5802 §3) is derived
+/// from in one exchange: equal inputs give an equal SaltedPassword, so a caller may cache
+/// it under them ([`ScramClient::handle_server_first_with`]).
+#[derive(Clone, Copy, Debug)]
+pub struct SaltInput<'a> {
+    pub hash: ScramHash,
+    /// The SASLprep'd password.
+    pub password: &'a str,
+    /// The salt from the server-first-message (decoded).
+    pub salt: &'a [u8],
+    pub iterations: u32,
+}
+
+impl SaltInput<'_> {
+    /// `Hi()`: PBKDF2 with `iterations` rounds (the expensive step of a SCRAM client).
+    pub fn salted_password(&self) -> Result<Vec<u8>, AuthError> {
+        salted_password(
+            self.hash,
+            self.password.as_bytes(),
+            self.salt,
+            self.iterations,
+        )
+    }
+}
+
 /// Client side of one SCRAM exchange.
 #[derive(Debug)]
 pub struct ScramClient {
@@ -87,6 +112,19 @@ impl ScramClient {
 
     /// Takes the server-first-message and returns the client-final-message.
     pub fn handle_server_first(&mut self, server_first: &[u8]) -> Result<Vec<u8>, AuthError> {
+        self.handle_server_first_with(server_first, |s| s.salted_password())
+    }
+
+    /// Like [`handle_server_first`](Self::handle_server_first), with the SaltedPassword
+    /// supplied by `salted` from the exchange's [`SaltInput`]: a load generator logging the
+    /// same accounts in again and again caches it instead of paying PBKDF2 each time
+    /// (falling back to [`SaltInput::salted_password`] on a miss). Fails if `salted`
+    /// fails or returns a key of the wrong length for the hash.
+    pub fn handle_server_first_with(
+        &mut self,
+        server_first: &[u8],
+        salted: impl FnOnce(&SaltInput<'_>) -> Result<Vec<u8>, AuthError>,
+    ) -> Result<Vec<u8>, AuthError> {
         let server_first = to_str(server_first)?;
         let sf = parse_server_first(server_first)?;
         if !sf.nonce.starts_with(&self.client_nonce) || sf.nonce.len() == self.client_nonce.len() {
@@ -95,7 +133,17 @@ impl ScramClient {
         if sf.iterations > MAX_ITERATIONS {
             return Err(malformed("iteration count too high"));
         }
-        let salted = salted_password(self.hash, self.password.as_bytes(), &sf.salt, sf.iterations)?;
+        let salted = salted(&SaltInput {
+            hash: self.hash,
+            password: &self.password,
+            salt: &sf.salt,
+            iterations: sf.iterations,
+        })?;
+        if salted.len() != self.hash.output_len() {
+            return Err(AuthError::InvalidCredentials(
+                "SaltedPassword length".into(),
+            ));
+        }
         let Keys {
             client_key,
             stored_key,
@@ -187,6 +235,66 @@ mod tests {
             s.credentials(Some(&creds)),
             Ok(SaslStep::Success { .. })
         ));
+    }
+
+    #[test]
+    fn supplied_salted_password_is_used() {
+        let creds = StoredCredentials::from_password("pencil").unwrap();
+        let mut cached: Option<Vec<u8>> = None;
+        for round in 0..2 {
+            let mut c = ScramClient::new(ScramHash::Sha1, "user", "pencil").unwrap();
+            let mut s = SaslServer::new(Mechanism::ScramSha1, "example.com");
+            s.start(&c.client_first()).unwrap();
+            let Ok(SaslStep::Challenge(sf)) = s.credentials(Some(&creds)) else {
+                panic!()
+            };
+            let mut derived = 0;
+            let fin = c
+                .handle_server_first_with(&sf, |input| {
+                    assert_eq!((input.hash, input.password), (ScramHash::Sha1, "pencil"));
+                    assert_eq!(
+                        (input.salt, input.iterations),
+                        (&creds.sha1.salt[..], creds.sha1.iterations)
+                    );
+                    if let Some(hit) = &cached {
+                        return Ok(hit.clone());
+                    }
+                    derived += 1;
+                    input.salted_password()
+                })
+                .unwrap();
+            assert_eq!(derived, 1 - round, "derived on the first round only");
+            if cached.is_none() {
+                cached = Some(
+                    SaltInput {
+                        hash: ScramHash::Sha1,
+                        password: "pencil",
+                        salt: &creds.sha1.salt,
+                        iterations: creds.sha1.iterations,
+                    }
+                    .salted_password()
+                    .unwrap(),
+                );
+            }
+            let Ok(SaslStep::Success {
+                additional_data, ..
+            }) = s.step(&fin)
+            else {
+                panic!("round {round}")
+            };
+            c.verify_server_final(&additional_data).unwrap();
+        }
+        let mut c = ScramClient::with_nonce(ScramHash::Sha256, "user", "pencil", "abc").unwrap();
+        let sf = b"r=abcDEF,s=QSXCR+Q6sek8bf92,i=4096";
+        assert!(
+            c.handle_server_first_with(sf, |_| Ok(vec![0; 20])).is_err(),
+            "wrong length for SHA-256"
+        );
+        let mut c = ScramClient::with_nonce(ScramHash::Sha256, "user", "pencil", "abc").unwrap();
+        assert!(
+            c.handle_server_first_with(sf, |_| Err(AuthError::NotAuthorized))
+                .is_err()
+        );
     }
 
     #[test]
