@@ -19,31 +19,12 @@ cd "$HERE"
 log() { printf '\n== browser: %s\n' "$*"; }
 die() { printf 'browser: error: %s\n' "$*" >&2; echo "browser: 0 passed, 1 failed"; exit 2; }
 
-APT_UPDATED=0
-apt_install() {
-    command -v apt-get >/dev/null || die "apt-get not available to install: $*"
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    # Try with the current package lists first; update them only if that fails.
-    if ! DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "$@"; then
-        if [ "$APT_UPDATED" -eq 0 ]; then
-            $sudo apt-get update || die "apt-get update failed"
-            APT_UPDATED=1
-        fi
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "$@" || die "apt-get install $* failed"
-    fi
-}
 
-sha() { sha256sum "$1" | cut -d' ' -f1; }
+# shellcheck source=../lib.sh
+source "$HERE/../lib.sh"
 
 # ---------------------------------------------------------------- the server binary
-if [ -z "${TERN_BIN:-}" ]; then
-    TOP="$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null || (cd "$HERE/../.." && pwd))"
-    TERN_BIN="$TOP/target/debug/tern"
-fi
-[ -x "$TERN_BIN" ] || die "tern binary not found at $TERN_BIN: build it with 'cargo build -p tern' or set TERN_BIN"
-export TERN_BIN
-log "server binary: $TERN_BIN"
+find_tern_bin "$HERE"
 
 # ---------------------------------------------------------------- Chromium (Debian's)
 CHROMIUM_BIN="${CHROMIUM_BIN:-/usr/bin/chromium}"
@@ -73,12 +54,7 @@ node -e '
   process.exit(maj > 20 || (maj === 20 && min >= 10) ? 0 : 1);
 ' || die "Node.js >= 20.10 is needed (found $NODE_VERSION)"
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
-LOCK_SHA="$(sha package-lock.json)"
-if [ ! -d node_modules ] || [ "$(cat node_modules/.browser-lock.sha256 2>/dev/null)" != "$LOCK_SHA" ]; then
-    log "installing npm packages (npm ci)"
-    npm ci --no-audit --no-fund || die "npm ci failed"
-    echo "$LOCK_SHA" > node_modules/.browser-lock.sha256
-fi
+npm_install .browser-lock.sha256
 
 # ---------------------------------------------------------------- run
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/tern-browser-run.XXXXXX")"

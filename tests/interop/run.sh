@@ -17,28 +17,12 @@ cd "$HERE"
 log() { printf '\n== interop: %s\n' "$*"; }
 die() { printf 'interop: error: %s\n' "$*" >&2; exit 2; }
 
-APT_UPDATED=0
-apt_install() {
-    command -v apt-get >/dev/null || die "apt-get not available to install: $*"
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    if [ "$APT_UPDATED" -eq 0 ]; then
-        $sudo apt-get update || die "apt-get update failed"
-        APT_UPDATED=1
-    fi
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "$@" || die "apt-get install $* failed"
-}
 
-sha() { sha256sum "$1" | cut -d' ' -f1; }
+# shellcheck source=../lib.sh
+source "$HERE/../lib.sh"
 
 # ---------------------------------------------------------------- the server binary
-if [ -z "${TERN_BIN:-}" ]; then
-    TOP="$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null || (cd "$HERE/../.." && pwd))"
-    TERN_BIN="$TOP/target/debug/tern"
-fi
-[ -x "$TERN_BIN" ] || die "tern binary not found at $TERN_BIN: build it with 'cargo build -p tern' or set TERN_BIN"
-export TERN_BIN
-log "server binary: $TERN_BIN"
+find_tern_bin "$HERE"
 
 # ---------------------------------------------------------------- Python venv
 command -v python3 >/dev/null || apt_install python3 python3-venv
@@ -68,12 +52,7 @@ node -e '
   const [maj, min] = process.versions.node.split(".").map(Number);
   process.exit(maj > 20 || (maj === 20 && min >= 10) ? 0 : 1);
 ' || die "Node.js >= 20.10 is needed by @xmpp/client 0.14 (found $NODE_VERSION)"
-LOCK_SHA="$(sha package-lock.json)"
-if [ ! -d node_modules ] || [ "$(cat node_modules/.interop-lock.sha256 2>/dev/null)" != "$LOCK_SHA" ]; then
-    log "installing npm packages (npm ci)"
-    npm ci --no-audit --no-fund || die "npm ci failed"
-    echo "$LOCK_SHA" > node_modules/.interop-lock.sha256
-fi
+npm_install .interop-lock.sha256
 
 # ---------------------------------------------------------------- run
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/tern-interop.XXXXXX")"
