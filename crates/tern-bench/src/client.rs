@@ -263,6 +263,17 @@ impl Session {
     }
 }
 
+/// A session with the null relay (no XMPP server): connect, send the pair line of user
+/// `i` (pair i/2, side i%2), then a stream header for the partner's parser.
+pub async fn relay_session(ctx: &Ctx, i: u64) -> Result<Session, ClientError> {
+    let mut conn = Conn::connect(&ctx.dialer, &ctx.target).await?;
+    conn.queue_str(&format!("pair {} {}\n", i / 2, i % 2));
+    conn.queue_open(&ctx.target.domain);
+    conn.flush().await?;
+    let jid = format!("{}@{}/relay", ctx.accounts.user(i), ctx.target.domain);
+    Ok(Session { conn, jid })
+}
+
 /// In-band registration of `user` (XEP-0077 §3.1), then close.
 pub async fn register(ctx: &Ctx, user: &str) -> Result<Registered, ClientError> {
     let (mut conn, _features) = open(ctx).await?;

@@ -1,6 +1,7 @@
 //! Why one client's connection, login, registration or exchange failed, and the short
 //! kind under which the report counts it (RFC 6120 §4.9 stream errors and §6.5 SASL
-//! failures by their condition; socket errors by their cause).
+//! failures by their condition; XEP-0124 §17 binding conditions; socket errors by their
+//! cause).
 
 use std::io;
 
@@ -22,6 +23,10 @@ pub enum ClientError {
     Xml(#[from] FramerError),
     #[error("WebSocket: {0}")]
     Ws(#[from] WsError),
+    #[error("http: {0}")]
+    Http(String),
+    #[error("bosh: {0}")]
+    Bosh(String),
     #[error("connection closed by the server")]
     Eof,
     #[error("connection closed by the server during {0}")]

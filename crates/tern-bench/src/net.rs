@@ -1,6 +1,6 @@
 //! Outgoing connections: TCP from a round-robin of local source addresses (more than one
 //! ephemeral port range on loopback), optionally wrapped in TLS (rustls with the ring
-//! provider; XEP-0368 direct TLS, or HTTPS for RFC 7395 `wss`). Reads go through a stack
+//! provider; XEP-0368 direct TLS, or HTTPS for RFC 7395 `wss` and XEP-0124 BOSH). Reads go through a stack
 //! buffer ([`read_into`]) so an idle connection holds no read buffer of its own.
 
 use std::io;
@@ -76,22 +76,42 @@ impl AsyncWrite for Io {
 /// Wait for bytes and hand at most [`READ_CHUNK`] of them to `sink`; `Ok(None)` at end of
 /// stream. Cancel-safe: the bytes are consumed by `sink` within the poll that read them.
 pub async fn read_into<R>(io: &mut Io, mut sink: impl FnMut(&[u8]) -> R) -> io::Result<Option<R>> {
-    std::future::poll_fn(|cx| {
-        let mut buf = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
-        let mut rb = ReadBuf::uninit(&mut buf);
-        match Pin::new(&mut *io).poll_read(cx, &mut rb) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Ready(Ok(())) if rb.filled().is_empty() => Poll::Ready(Ok(None)),
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(Some(sink(rb.filled())))),
-        }
-    })
-    .await
+    std::future::poll_fn(|cx| poll_read_into(io, cx, &mut sink)).await
+}
+
+/// One poll of [`read_into`], for a caller polling several connections at once.
+pub fn poll_read_into<R>(
+    io: &mut Io,
+    cx: &mut Context<'_>,
+    sink: impl FnOnce(&[u8]) -> R,
+) -> Poll<io::Result<Option<R>>> {
+    let mut buf = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+    let mut rb = ReadBuf::uninit(&mut buf);
+    match Pin::new(io).poll_read(cx, &mut rb) {
+        Poll::Pending => Poll::Pending,
+        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        Poll::Ready(Ok(())) if rb.filled().is_empty() => Poll::Ready(Ok(None)),
+        Poll::Ready(Ok(())) => Poll::Ready(Ok(Some(sink(rb.filled())))),
+    }
+}
+
+/// Write all of `bytes` and, over TLS, flush the record out.
+pub async fn write_all(io: &mut Io, bytes: &[u8]) -> io::Result<()> {
+    use tokio::io::AsyncWriteExt as _;
+    io.write_all(bytes).await?;
+    if let Io::Tls(_) = io {
+        io.flush().await?;
+    }
+    Ok(())
 }
 
 /// Opens connections to one target.
 pub struct Dialer {
     addr: SocketAddr,
+    /// The `Host` header of HTTP requests (RFC 9112 §3.2): the name given, or the address.
+    http_host: String,
+    /// The path of the WebSocket or BOSH endpoint.
+    http_path: String,
     sources: Vec<IpAddr>,
     next_source: AtomicUsize,
     tls: Option<(TlsConnector, ServerName<'static>)>,
@@ -127,8 +147,14 @@ impl Dialer {
                 "--source-ips must be of the server address's family".into(),
             ));
         }
+        let http_host = match target.host.parse::<IpAddr>() {
+            Ok(_) => addr.to_string(),
+            Err(_) => format!("{}:{}", target.host, addr.port()),
+        };
         Ok(Dialer {
             addr,
+            http_host,
+            http_path: target.path().to_owned(),
             sources: target.source_ips.clone(),
             next_source: AtomicUsize::new(0),
             tls,
@@ -138,6 +164,16 @@ impl Dialer {
     /// The server's address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The `Host` header for HTTP requests to the server.
+    pub fn http_host(&self) -> &str {
+        &self.http_host
+    }
+
+    /// The HTTP path of the endpoint (WebSocket or BOSH).
+    pub fn http_path(&self) -> &str {
+        &self.http_path
     }
 
     /// A new connection: TCP (with TCP_NODELAY), then the TLS handshake if configured.

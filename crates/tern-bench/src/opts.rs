@@ -1,6 +1,6 @@
 //! Command line of `tern-bench` (clap derive): the target server and transport (RFC 6120
-//! TCP, XEP-0368 direct TLS, RFC 7395 WebSocket), the accounts, the run options and one
-//! scenario. The library takes the same structures, so tests build a run by parsing a
+//! TCP, XEP-0368 direct TLS, RFC 7395 WebSocket, XEP-0124/0206 BOSH), the accounts, the run
+//! options and one scenario, or the null relay's ports. The library takes the same structures, so tests build a run by parsing a
 //! command line ([`Cli::try_parse_from`](clap::Parser::try_parse_from)).
 
 use std::net::IpAddr;
@@ -34,6 +34,10 @@ pub enum TransportKind {
     Ws,
     /// WebSocket (RFC 7395) over HTTPS.
     Wss,
+    /// BOSH (XEP-0124, XEP-0206) over plain HTTP.
+    Bosh,
+    /// BOSH (XEP-0124, XEP-0206) over HTTPS.
+    Boshs,
 }
 
 impl TransportKind {
@@ -43,15 +47,21 @@ impl TransportKind {
             Self::Tls => "tls",
             Self::Ws => "ws",
             Self::Wss => "wss",
+            Self::Bosh => "bosh",
+            Self::Boshs => "boshs",
         }
     }
 
     pub fn is_tls(self) -> bool {
-        matches!(self, Self::Tls | Self::Wss)
+        matches!(self, Self::Tls | Self::Wss | Self::Boshs)
     }
 
     pub fn is_websocket(self) -> bool {
         matches!(self, Self::Ws | Self::Wss)
+    }
+
+    pub fn is_bosh(self) -> bool {
+        matches!(self, Self::Bosh | Self::Boshs)
     }
 
     /// The usual port: 5222, 5223 (XEP-0368), 5280 and 5281 (HTTP and HTTPS).
@@ -59,8 +69,8 @@ impl TransportKind {
         match self {
             Self::Tcp => 5222,
             Self::Tls => 5223,
-            Self::Ws => 5280,
-            Self::Wss => 5281,
+            Self::Ws | Self::Bosh => 5280,
+            Self::Wss | Self::Boshs => 5281,
         }
     }
 }
@@ -98,12 +108,15 @@ pub struct Target {
     /// Server host name or address.
     #[arg(long, default_value = "127.0.0.1", global = true)]
     pub host: String,
-    /// Server port [default: 5222 tcp, 5223 tls, 5280 ws, 5281 wss].
+    /// Server port [default: 5222 tcp, 5223 tls, 5280 ws and bosh, 5281 wss and boshs].
     #[arg(long, global = true)]
     pub port: Option<u16>,
-    /// HTTP path of the WebSocket endpoint.
-    #[arg(long, default_value = "/xmpp-websocket", global = true)]
-    pub path: String,
+    /// HTTP path of the WebSocket or BOSH endpoint [default: /xmpp-websocket, /http-bind].
+    #[arg(long, global = true)]
+    pub path: Option<String>,
+    /// BOSH: the longest a request may be held, asked for on session creation (`wait`).
+    #[arg(long, default_value_t = 60, global = true)]
+    pub bosh_wait: u32,
     /// The XMPP domain (stream `to`, JIDs).
     #[arg(long, default_value = "localhost", global = true)]
     pub domain: String,
@@ -131,6 +144,15 @@ pub struct Target {
 impl Target {
     pub fn port(&self) -> u16 {
         self.port.unwrap_or_else(|| self.transport.default_port())
+    }
+
+    /// The HTTP path: `--path`, else the transport's usual one.
+    pub fn path(&self) -> &str {
+        match (&self.path, self.transport.is_bosh()) {
+            (Some(p), _) => p,
+            (None, true) => "/http-bind",
+            (None, false) => "/xmpp-websocket",
+        }
     }
 
     pub fn timeout(&self) -> Duration {
@@ -229,6 +251,39 @@ pub enum Scenario {
         /// Seconds measured.
         #[arg(long, default_value_t = 20.0)]
         duration: f64,
+        /// Talk to the null relay (`tern-bench relay`, tcp or ws): pair up without logging
+        /// in and exchange the same messages.
+        #[arg(long)]
+        relay: bool,
+    },
+    /// Users with rosters of mutual contacts change presence at a fixed total rate: the
+    /// fan-out to their online contacts, deliveries per second and latency.
+    Presence {
+        /// Users, all online at once.
+        #[arg(long, default_value_t = 200)]
+        users: u64,
+        /// Contacts per user (mutual subscriptions), set up through the protocol if missing.
+        #[arg(long, default_value_t = 20)]
+        contacts: u64,
+        /// Presence changes per second, all users together.
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        /// Seconds of traffic before measuring.
+        #[arg(long, default_value_t = 3.0)]
+        warmup: f64,
+        /// Seconds measured.
+        #[arg(long, default_value_t = 20.0)]
+        duration: f64,
+    },
+    /// Run the null relay, a server that pairs clients (`chat --relay`) and forwards their
+    /// traffic untouched, on --host; until interrupted.
+    Relay {
+        /// TCP port (0: any free one).
+        #[arg(long, default_value_t = 5222)]
+        tcp_port: u16,
+        /// WebSocket port (any path).
+        #[arg(long, default_value_t = 5280)]
+        ws_port: u16,
     },
 }
 
@@ -239,6 +294,8 @@ impl Scenario {
             Self::Login { .. } => "login",
             Self::Idle { .. } => "idle",
             Self::Chat { .. } => "chat",
+            Self::Presence { .. } => "presence",
+            Self::Relay { .. } => "relay",
         }
     }
 }

@@ -41,19 +41,32 @@ pub struct Report {
     pub logins_per_s: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub login_ms: Option<Latencies>,
-    /// Chat: messages sent and delivered within the measured phase.
+    /// Presence: seconds the roster setup took, and the subscription stanzas and roster
+    /// removals it sent (0 when the rosters were right already).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roster_setup_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roster_requests: Option<u64>,
+    /// Chat and presence: stanzas (messages, presence changes) sent and delivered within
+    /// the measured phase; `msgs_per_s` and `server_cpu_s_per_10k_msgs` count deliveries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sent: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivered: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub msgs_per_s: Option<f64>,
-    /// Chat: one-way latency.
+    /// Presence: deliveries per change (the online contacts reached).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fanout: Option<f64>,
+    /// Chat and presence: one-way latency.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<Latencies>,
     /// Idle: sessions held when the server's RSS was read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sessions: Option<u64>,
+    /// Idle over BOSH: sessions with a request held by the server when the hold ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bosh_held: Option<u64>,
     #[serde(flatten)]
     pub server: ServerFigures,
     pub loader_cpu_s: f64,

@@ -1,23 +1,30 @@
-//! A client's XML stream over one socket, whatever the framing: RFC 6120 §4 over TCP or
-//! direct TLS ([`stream`]), or RFC 7395 over a WebSocket ([`ws`]). The session code opens
-//! the stream, queues elements, flushes and receives [`Event`]s without knowing which.
-//! (BOSH, XEP-0124/0206, spreads one stream over many HTTP requests: it will be a second
-//! kind of connection beside this one, with the same methods.)
+//! A client's XML stream, whatever carries it: RFC 6120 §4 over TCP or direct TLS and RFC
+//! 7395 over a WebSocket ([`socket`]: one socket, one stream), or BOSH (XEP-0124 with
+//! XEP-0206, [`bosh`]: one stream spread over HTTP requests on up to two connections). The
+//! session code opens the stream, queues elements, flushes and receives [`Event`]s without
+//! knowing which.
 //!
-//! Writes are queued into one buffer and sent by [`Conn::flush`]; [`Conn::recv`] only
-//! reads and is cancel-safe, so it can sit in a `select!` beside timers and stop signals.
+//! Writes are queued and sent by [`Conn::flush`]; [`Conn::recv`] only reads and is
+//! cancel-safe, so it can sit in a `select!` beside timers and stop signals. When the
+//! transport needs something sent (a WebSocket pong, a BOSH request to keep one held),
+//! `recv` returns [`Event::Control`] and the caller flushes.
 
+mod bosh;
+mod bosh_body;
+pub(crate) mod http;
+mod socket;
 mod stream;
 mod ws;
 
-use std::collections::VecDeque;
 use std::fmt::Write as _;
+use std::sync::Arc;
+
+pub(crate) use ws::accept_for;
 
 use minidom::Element;
-use tokio::io::AsyncWriteExt as _;
 
 use crate::error::ClientError;
-use crate::net::{Dialer, Io, read_into};
+use crate::net::Dialer;
 use crate::opts::Target;
 
 /// Largest stanza accepted from the server.
@@ -30,187 +37,105 @@ pub enum Event {
     Open,
     /// A top-level element: stanza, features, SASL or stream error element.
     Element(Element),
-    /// The server closed the stream (`</stream:stream>`, `<close/>` or a WebSocket close
-    /// frame).
+    /// The server closed the stream (`</stream:stream>`, `<close/>`, a WebSocket close
+    /// frame or a BOSH `type='terminate'` body).
     Close,
-    /// Transport-level traffic was answered (a WebSocket pong is queued): flush.
+    /// The transport wants something sent (a WebSocket pong, a BOSH request): flush.
     Control,
 }
 
-/// How the stream is framed on the socket.
-enum Framing {
-    /// Boxed: the XML parser's state is larger than a WebSocket's.
-    Stream(Box<stream::StreamFraming>),
-    Ws(ws::WsFraming),
-}
-
 /// One client connection.
-pub struct Conn {
-    io: Io,
-    framing: Framing,
-    /// Bytes queued for sending.
-    out: Vec<u8>,
-    /// Where an element's text is built before framing.
-    scratch: String,
-    events: VecDeque<Event>,
+pub struct Conn(Kind);
+
+// The socket kind is the common one and stays inline, as it was before BOSH came.
+#[allow(clippy::large_enum_variant)]
+enum Kind {
+    Socket(socket::SocketConn),
+    /// Boxed: its state is larger, and idle sessions of the other kinds should not pay.
+    Bosh(Box<bosh::BoshConn>),
 }
 
 impl Conn {
-    /// Connect (and, for WebSocket, complete the opening handshake); the stream is not open.
-    pub async fn connect(dialer: &Dialer, target: &Target) -> Result<Conn, ClientError> {
-        let mut io = dialer.dial().await?;
-        let framing = match target.transport.is_websocket() {
-            true => Framing::Ws(
-                ws::WsFraming::handshake(&mut io, target, dialer.addr(), MAX_STANZA).await?,
-            ),
-            false => Framing::Stream(Box::new(stream::StreamFraming::new(MAX_STANZA))),
-        };
-        let mut conn = Conn {
-            io,
-            framing,
-            out: Vec::new(),
-            scratch: String::new(),
-            events: VecDeque::new(),
-        };
-        if let Framing::Ws(ws) = &mut conn.framing {
-            let early = ws.take_early();
-            if !early.is_empty() {
-                conn.decode(&early)?;
-            }
-        }
-        Ok(conn)
+    /// Connect (for WebSocket, complete the opening handshake; for BOSH, open the first
+    /// HTTP connection); the stream is not open.
+    pub async fn connect(dialer: &Arc<Dialer>, target: &Target) -> Result<Conn, ClientError> {
+        Ok(Conn(match target.transport.is_bosh() {
+            true => Kind::Bosh(Box::new(bosh::BoshConn::connect(dialer, target).await?)),
+            false => Kind::Socket(socket::SocketConn::connect(dialer, target).await?),
+        }))
     }
 
-    /// Queue the opening of a stream to `domain` (also a restart after SASL success: the
-    /// parser is reset, RFC 6120 §6.4.6).
+    /// Queue the opening of a stream to `domain`: a stream header, `<open/>` or BOSH session
+    /// creation; the second time, a restart after SASL success (RFC 6120 §6.4.6, XEP-0206 §5).
     pub fn queue_open(&mut self, domain: &str) {
-        self.scratch.clear();
-        match &mut self.framing {
-            Framing::Stream(s) => {
-                s.reset();
-                let _ = write!(
-                    self.scratch,
-                    "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
-                     xmlns:stream='http://etherx.jabber.org/streams' to='{}' version='1.0' xml:lang='en'>",
-                    Escaped(domain)
-                );
-                self.out.extend_from_slice(self.scratch.as_bytes());
-            }
-            Framing::Ws(w) => {
-                let _ = write!(
-                    self.scratch,
-                    "<open xmlns='{}' to='{}' version='1.0' xml:lang='en'/>",
-                    tern_wire::websocket::NS_FRAMING,
-                    Escaped(domain)
-                );
-                w.frame_text(&mut self.out, &self.scratch);
-            }
+        match &mut self.0 {
+            Kind::Socket(c) => c.queue_open(domain),
+            Kind::Bosh(c) => c.queue_open(domain),
         }
     }
 
     /// Queue one top-level element, written by `build` (it must write exactly one element,
     /// with `xmlns='jabber:client'` on stanzas).
     pub fn queue_with(&mut self, build: impl FnOnce(&mut String) -> std::fmt::Result) {
-        self.scratch.clear();
-        let _ = build(&mut self.scratch);
-        match &mut self.framing {
-            Framing::Stream(_) => self.out.extend_from_slice(self.scratch.as_bytes()),
-            Framing::Ws(w) => w.frame_text(&mut self.out, &self.scratch),
+        match &mut self.0 {
+            Kind::Socket(c) => c.queue_with(build),
+            Kind::Bosh(c) => c.queue_with(build),
         }
     }
 
-    /// Queue one element given as text.
+    /// Queue one element given as text (or, over a socket, any text: the relay's pair line).
     pub fn queue_str(&mut self, xml: &str) {
         self.queue_with(|s| s.write_str(xml));
     }
 
-    /// Send everything queued.
+    /// Send what is queued (BOSH: as far as the requests allowed outstanding permit).
     pub async fn flush(&mut self) -> Result<(), ClientError> {
-        if self.out.is_empty() {
-            return Ok(());
+        match &mut self.0 {
+            Kind::Socket(c) => c.flush().await,
+            Kind::Bosh(c) => c.flush().await,
         }
-        let r = self.io.write_all(&self.out).await;
-        self.out.clear();
-        r?;
-        if let Io::Tls(_) = self.io {
-            self.io.flush().await?;
-        }
-        Ok(())
     }
 
     /// Give back buffer capacity grown during the login (before holding a session idle).
     pub fn trim(&mut self) {
-        self.out = Vec::new();
-        self.scratch = String::new();
-        self.events.shrink_to_fit();
+        match &mut self.0 {
+            Kind::Socket(c) => c.trim(),
+            Kind::Bosh(c) => c.trim(),
+        }
     }
 
     /// Whether events are already decoded and waiting (the next [`recv`](Self::recv)
     /// returns without reading).
     pub fn has_buffered(&self) -> bool {
-        !self.events.is_empty()
+        match &self.0 {
+            Kind::Socket(c) => c.has_buffered(),
+            Kind::Bosh(c) => c.has_buffered(),
+        }
+    }
+
+    /// BOSH: the requests sent and not answered yet (the one the server holds, while idle).
+    pub fn requests_outstanding(&self) -> Option<usize> {
+        match &self.0 {
+            Kind::Socket(_) => None,
+            Kind::Bosh(c) => Some(c.outstanding()),
+        }
     }
 
     /// The next event. Cancel-safe.
     pub async fn recv(&mut self) -> Result<Event, ClientError> {
-        loop {
-            if let Some(ev) = self.events.pop_front() {
-                return Ok(ev);
-            }
-            let Conn {
-                io,
-                framing,
-                out,
-                events,
-                ..
-            } = self;
-            let read = read_into(io, |bytes| match framing {
-                Framing::Stream(s) => s.decode(bytes, events),
-                Framing::Ws(w) => w.decode(bytes, out, events),
-            });
-            match read.await? {
-                Some(decoded) => decoded?,
-                None => return Err(ClientError::Eof),
-            }
+        match &mut self.0 {
+            Kind::Socket(c) => c.recv().await,
+            Kind::Bosh(c) => c.recv().await,
         }
     }
 
-    fn decode(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
-        match &mut self.framing {
-            Framing::Stream(s) => s.decode(bytes, &mut self.events),
-            Framing::Ws(w) => w.decode(bytes, &mut self.out, &mut self.events),
-        }
-    }
-
-    /// Close the stream cleanly: send the close, wait (up to the caller's timeout) for the
-    /// server's, then end the transport (WebSocket close handshake, TCP shutdown).
+    /// Close the stream cleanly: send the close (BOSH: `type='terminate'`), wait (up to the
+    /// caller's timeout) for the server's, then end the transport.
     pub async fn close(&mut self) -> Result<(), ClientError> {
-        match &mut self.framing {
-            Framing::Stream(_) => self
-                .out
-                .extend_from_slice(tern_wire::STREAM_CLOSE.as_bytes()),
-            Framing::Ws(w) => {
-                let close = format!("<close xmlns='{}'/>", tern_wire::websocket::NS_FRAMING);
-                w.frame_text(&mut self.out, &close);
-            }
+        match &mut self.0 {
+            Kind::Socket(c) => c.close().await,
+            Kind::Bosh(c) => c.close().await,
         }
-        self.flush().await?;
-        loop {
-            match self.recv().await {
-                Ok(Event::Close) | Err(ClientError::Eof) => break,
-                Ok(_) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if let Framing::Ws(w) = &mut self.framing {
-            // The streams are closed: a server that already dropped the socket is fine.
-            w.queue_close_frame(&mut self.out);
-            let _ = self.flush().await;
-            // RFC 6455 §7.1.1: the server closes the TCP connection first.
-            while self.recv().await.is_ok() {}
-        }
-        let _ = self.io.shutdown().await;
-        Ok(())
     }
 }
 

@@ -4,7 +4,6 @@
 //! (§3.4), and the close handshake (RFC 6455 §7.1.2).
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -14,8 +13,9 @@ use tern_wire::websocket::{Opcode, WsCodec, WsMessage, encode_masked_frame, pars
 use tern_wire::{Limits, StreamEvent};
 
 use super::Event;
+use super::http::Head;
 use crate::error::ClientError;
-use crate::net::{Io, read_into};
+use crate::net::{Dialer, Io, read_into};
 use crate::opts::Target;
 
 /// RFC 6455 §1.3: appended to the key to compute `Sec-WebSocket-Accept`.
@@ -39,22 +39,19 @@ impl WsFraming {
     /// Send the opening handshake for the target's path and check the server's answer.
     pub(super) async fn handshake(
         io: &mut Io,
+        dialer: &Dialer,
         target: &Target,
-        addr: SocketAddr,
         max_message: usize,
     ) -> Result<WsFraming, ClientError> {
         use tokio::io::AsyncWriteExt as _;
         let mut raw = [0u8; 16];
         rand::rng().fill_bytes(&mut raw);
         let key = B64.encode(raw);
-        let host = match target.host.parse::<std::net::IpAddr>() {
-            Ok(_) => addr.to_string(),
-            Err(_) => format!("{}:{}", target.host, addr.port()),
-        };
         let mut req = format!(
-            "GET {} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+            "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: xmpp\r\n",
-            target.path
+            dialer.http_path(),
+            dialer.http_host(),
         );
         if let Some(origin) = &target.origin {
             req.push_str(&format!("Origin: {origin}\r\n"));
@@ -149,7 +146,7 @@ fn mask() -> [u8; 4] {
 }
 
 /// The expected `Sec-WebSocket-Accept` for `key` (RFC 6455 §4.2.2).
-fn accept_for(key: &str) -> String {
+pub(crate) fn accept_for(key: &str) -> String {
     let mut h = Sha1::new();
     h.update(key.as_bytes());
     h.update(ACCEPT_GUID.as_bytes());
@@ -160,24 +157,16 @@ fn accept_for(key: &str) -> String {
 /// accept value for `key`, and the `xmpp` subprotocol (RFC 7395 §3.1).
 fn check_response(head: &str, key: &str) -> Result<(), ClientError> {
     let fail = |m: String| Err(ClientError::Handshake(m));
-    let mut lines = head.split("\r\n");
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).unwrap_or("");
-    if status != "101" {
-        return fail(format!("HTTP status {status}, not 101"));
+    let Ok(head) = Head::parse(head) else {
+        return fail("bad status line".into());
+    };
+    if head.status != 101 {
+        return fail(format!("HTTP status {}, not 101", head.status));
     }
-    let mut accept = None;
-    let mut protocol = None;
-    for (name, value) in lines.filter_map(|l| l.split_once(':')) {
-        let value = value.trim();
-        match name.trim().to_ascii_lowercase().as_str() {
-            "sec-websocket-accept" => accept = Some(value),
-            "sec-websocket-protocol" => protocol = Some(value),
-            _ => {}
-        }
-    }
-    if accept != Some(accept_for(key).as_str()) {
+    if head.field("sec-websocket-accept") != Some(accept_for(key).as_str()) {
         return fail("wrong or missing Sec-WebSocket-Accept".into());
     }
+    let protocol = head.field("sec-websocket-protocol");
     if protocol != Some("xmpp") {
         return fail(format!("subprotocol {protocol:?} echoed, not xmpp"));
     }

@@ -1,8 +1,10 @@
 //! `idle`: log N sessions in (C at a time) and hold them for `--hold` seconds, answering
 //! the server's XEP-0199 pings and WebSocket pings (RFC 7395 §3.4), then read the server's
 //! RSS: per session = (RSS after the hold - RSS before the logins) / sessions held. Each
-//! held session is one small task with no read buffer of its own.
+//! held session is one small task with no read buffer of its own. A BOSH session keeps one
+//! request held by the server (XEP-0124 §7.3), sending a new one whenever it is answered.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,22 +25,26 @@ pub(super) async fn run(ctx: Arc<Ctx>, count: u64, hold: f64) -> Report {
     let tally = Arc::new(Tally::default());
     let latency = Arc::new(Latency::new());
     let holders: Holders = Arc::default();
+    let held = Arc::new(AtomicU64::new(0));
     let (stop, stopped) = watch::channel(false);
     let progress = ctx.progress("idle login", Some(count));
     let before = Snapshot::take(ctx.server_pid);
-    let (op_ctx, op_latency, op_holders) = (ctx.clone(), latency.clone(), holders.clone());
+    let (op_ctx, op_latency, op_holders, op_held) =
+        (ctx.clone(), latency.clone(), holders.clone(), held.clone());
     for_each(&ctx, count, "login", &tally, &progress, move |i| {
-        let (ctx, latency, holders, stopped) = (
+        let (ctx, latency, holders, held, stopped) = (
             op_ctx.clone(),
             op_latency.clone(),
             op_holders.clone(),
+            op_held.clone(),
             stopped.clone(),
         );
         async move {
             let start = Instant::now();
             let session = login(&ctx, &ctx.accounts.user(i)).await?;
             latency.record(start.elapsed());
-            let task = tokio::spawn(hold_session(session, stopped, ctx.target.timeout()));
+            let timeout = ctx.target.timeout();
+            let task = tokio::spawn(hold_session(session, stopped, held, timeout));
             holders.lock().unwrap_or_else(|e| e.into_inner()).push(task);
             Ok(())
         }
@@ -81,6 +87,9 @@ pub(super) async fn run(ctx: Arc<Ctx>, count: u64, hold: f64) -> Report {
     r.server.server_cpu_s_per_1000_logins = r.cpu_per(tally.ok_count(), 1000.0);
     let sessions = tally.ok_count() - dropped;
     r.sessions = Some(sessions);
+    if ctx.target.transport.is_bosh() {
+        r.bosh_held = Some(held.load(Ordering::Relaxed));
+    }
     let per_session_kb = |b: u64, a: u64| {
         (sessions > 0).then(|| round((a as f64 - b as f64) / sessions as f64 / 1024.0))
     };
@@ -101,10 +110,12 @@ pub(super) async fn run(ctx: Arc<Ctx>, count: u64, hold: f64) -> Report {
     r
 }
 
-/// Keep one session open until `stop`, answering what needs an answer; then close it.
+/// Keep one session open until `stop`, answering what needs an answer; then count it in
+/// `held` if it has a BOSH request outstanding (held by the server), and close it.
 async fn hold_session(
     mut session: Session,
     mut stop: watch::Receiver<bool>,
+    held: Arc<AtomicU64>,
     timeout: Duration,
 ) -> Result<(), ClientError> {
     session.conn.trim();
@@ -122,6 +133,9 @@ async fn hold_session(
             },
         }
         session.conn.flush().await?;
+    }
+    if session.conn.requests_outstanding().is_some_and(|n| n > 0) {
+        held.fetch_add(1, Ordering::Relaxed);
     }
     tokio::time::timeout(timeout, session.close())
         .await

@@ -1,11 +1,14 @@
-//! The scenarios (register, login, idle, chat) and what they share: the run context
-//! ([`Ctx`]), a pool of workers running one operation per user with bounded concurrency
-//! ([`for_each`]), and the report skeleton.
+//! The scenarios (register, login, idle, chat, presence) and what they share: the run
+//! context ([`Ctx`]), a pool of workers running one operation per user with bounded
+//! concurrency ([`for_each`]), and the report skeleton.
 
 mod chat;
 mod idle;
 mod login;
+mod presence;
 mod register;
+mod roster;
+mod traffic;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,7 +18,7 @@ use serde_json::Value;
 
 use crate::error::{ClientError, SetupError};
 use crate::net::Dialer;
-use crate::opts::{Accounts, Cli, RunOpts, Scenario, Target};
+use crate::opts::{Accounts, Cli, RunOpts, Scenario, Target, TransportKind};
 use crate::progress::Progress;
 use crate::report::Report;
 use crate::scram_cache::ScramCache;
@@ -26,7 +29,7 @@ pub struct Ctx {
     pub target: Target,
     pub accounts: Accounts,
     pub run: RunOpts,
-    pub dialer: Dialer,
+    pub dialer: Arc<Dialer>,
     pub cache: ScramCache,
     /// The server process whose CPU and RSS are read.
     pub server_pid: Option<u32>,
@@ -46,7 +49,7 @@ impl Ctx {
             None => ScramCache::new(),
         };
         Ok(Ctx {
-            dialer: Dialer::new(&cli.target).await?,
+            dialer: Arc::new(Dialer::new(&cli.target).await?),
             target: cli.target.clone(),
             accounts: cli.accounts.clone(),
             run: cli.run.clone(),
@@ -107,7 +110,7 @@ fn server_pid(run: &RunOpts) -> Result<Option<u32>, SetupError> {
 /// Run the scenario of `cli`; the SCRAM cache file (if any) is saved afterwards.
 pub async fn run(cli: &Cli) -> Result<Report, SetupError> {
     let ctx = Arc::new(Ctx::new(cli).await?);
-    warn_if_fds_short(&cli.scenario, cli.run.concurrency);
+    warn_if_fds_short(cli);
     let report = match cli.scenario {
         Scenario::Register { count } => register::run(ctx.clone(), count).await,
         Scenario::Login { count } => login::run(ctx.clone(), count).await,
@@ -119,12 +122,20 @@ pub async fn run(cli: &Cli) -> Result<Report, SetupError> {
                 "--rate must be positive, not {rate}"
             )));
         }
+        Scenario::Chat { relay: true, .. }
+            if !matches!(cli.target.transport, TransportKind::Tcp | TransportKind::Ws) =>
+        {
+            return Err(SetupError::Invalid(
+                "--relay works over tcp and ws only".into(),
+            ));
+        }
         Scenario::Chat {
             pairs,
             window,
             rate,
             warmup,
             duration,
+            relay,
         } => {
             let params = chat::Params {
                 pairs,
@@ -132,8 +143,31 @@ pub async fn run(cli: &Cli) -> Result<Report, SetupError> {
                 rate,
                 warmup,
                 duration,
+                relay,
             };
             chat::run(ctx.clone(), params).await
+        }
+        Scenario::Presence {
+            users,
+            contacts,
+            rate,
+            warmup,
+            duration,
+        } => {
+            let params = presence::Params {
+                users,
+                contacts,
+                rate,
+                warmup,
+                duration,
+            };
+            params.check()?;
+            presence::run(ctx.clone(), params).await
+        }
+        Scenario::Relay { .. } => {
+            return Err(SetupError::Invalid(
+                "the relay is a server, not a scenario: `tern-bench relay`".into(),
+            ));
         }
     };
     ctx.cache.save()?;
@@ -141,15 +175,19 @@ pub async fn run(cli: &Cli) -> Result<Report, SetupError> {
 }
 
 /// Say on stderr, before starting, when the open-files limit is below what the scenario
-/// holds open at once (sessions, plus a few for the runtime and procfs).
-fn warn_if_fds_short(scenario: &Scenario, concurrency: usize) {
-    let open = match scenario {
+/// holds open at once (connections, plus a few for the runtime and procfs).
+fn warn_if_fds_short(cli: &Cli) {
+    let sessions = match &cli.scenario {
         Scenario::Idle { count, .. } => *count,
         Scenario::Chat { pairs, .. } => 2 * pairs,
+        Scenario::Presence { users, .. } => *users,
         Scenario::Login { count } | Scenario::Register { count } => {
-            (concurrency as u64).min(*count)
+            (cli.run.concurrency as u64).min(*count)
         }
+        Scenario::Relay { .. } => 0,
     };
+    // A BOSH session has up to two connections.
+    let open = sessions * if cli.target.transport.is_bosh() { 2 } else { 1 };
     let needed = open + 32;
     if let Some(limit) = crate::procfs::fd_limit().filter(|l| *l < needed) {
         eprintln!(
