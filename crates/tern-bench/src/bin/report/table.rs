@@ -26,7 +26,8 @@ pub const METRICS: &[Metric] = &[
     Metric { key: "chat_rate", title: "messages/s delivered (closed loop)", lower_is_better: false, scenario: "chat", chat_loop: Some("closed"), path: &["msgs_per_s"] },
     Metric { key: "chat_p50", title: "latency p50, ms (open loop)", lower_is_better: true, scenario: "chat", chat_loop: Some("open"), path: &["latency_ms", "p50"] },
     Metric { key: "chat_p99", title: "latency p99, ms (open loop)", lower_is_better: true, scenario: "chat", chat_loop: Some("open"), path: &["latency_ms", "p99"] },
-    Metric { key: "presence_cpu", title: "server CPU-s per 10k presence stanzas", lower_is_better: true, scenario: "presence", chat_loop: None, path: &["server_cpu_s_per_10k_presences"] },
+    Metric { key: "presence_cpu", title: "server CPU-s per 10k presence stanzas delivered", lower_is_better: true, scenario: "presence", chat_loop: None, path: &["server_cpu_s_per_10k_msgs"] },
+    Metric { key: "presence_p99", title: "presence fan-out latency p99, ms", lower_is_better: true, scenario: "presence", chat_loop: None, path: &["latency_ms", "p99"] },
 ];
 
 /// metric key → transport → server label → value (the last run wins).
