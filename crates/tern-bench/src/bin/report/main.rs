@@ -39,11 +39,17 @@ fn main() -> anyhow::Result<()> {
         lines.push_str(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?);
         lines.push('\n');
     }
-    let figures = table::collect(&lines);
+    let (figures, excluded) = table::collect(&lines);
     anyhow::ensure!(!figures.is_empty(), "no tern-bench results in the inputs");
     let servers = table::servers(&figures, &args.order);
     std::fs::create_dir_all(&args.out_dir).with_context(|| format!("creating {}", args.out_dir.display()))?;
     let mut md = table::markdown(&figures, &servers, Some(&args.reference));
+    if !excluded.is_empty() {
+        md.push_str("\nRuns left out (more than 1% of their operations failed):\n");
+        for e in &excluded {
+            md.push_str(&format!("- {e}\n"));
+        }
+    }
     if !args.no_charts {
         chart::load_font()?;
         md.push('\n');

@@ -37,9 +37,11 @@ fn lookup<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
     path.iter().try_fold(v, |v, k| v.get(k))
 }
 
-/// Collect the figures of JSON lines (other lines are skipped).
-pub fn collect(lines: &str) -> Figures {
+/// Collect the figures of JSON lines (other lines are skipped). A run where more than 1% of
+/// its operations failed gives no figure: it is listed in the returned notes instead.
+pub fn collect(lines: &str) -> (Figures, Vec<String>) {
     let mut figures = Figures::new();
+    let mut excluded = Vec::new();
     for v in lines.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
         let (Some(label), Some(transport), Some(scenario)) = (
             v.get("label").and_then(Value::as_str),
@@ -48,6 +50,12 @@ pub fn collect(lines: &str) -> Figures {
         ) else {
             continue;
         };
+        let count = |k: &str| v.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+        if count("failed") > 0.01 * (count("ok") + count("failed")) {
+            let errors = v.get("errors").map(Value::to_string).unwrap_or_default();
+            excluded.push(format!("{label} {transport} {scenario}: {} of {} failed {errors}", count("failed"), count("ok") + count("failed")));
+            continue;
+        }
         let chat_loop = lookup(&v, &["params", "loop"]).and_then(Value::as_str);
         for m in METRICS.iter().filter(|m| m.scenario == scenario && m.chat_loop.is_none_or(|l| Some(l) == chat_loop)) {
             if let Some(x) = lookup(&v, m.path).and_then(Value::as_f64) {
@@ -55,7 +63,7 @@ pub fn collect(lines: &str) -> Figures {
             }
         }
     }
-    figures
+    (figures, excluded)
 }
 
 /// Server labels in order: the given ones first, then any others alphabetically.
@@ -105,6 +113,7 @@ mod tests {
 
     const LINES: &str = r#"{"label":"tern","transport":"ws","scenario":"idle","server_rss_per_session_kb":8.3}
 {"label":"prosody","transport":"ws","scenario":"idle","server_rss_per_session_kb":37.6}
+{"label":"ejabberd","transport":"ws","scenario":"idle","ok":100,"failed":400,"errors":{"timed out":400},"server_rss_per_session_kb":9.0}
 not json
 {"label":"tern","transport":"ws","scenario":"chat","params":{"loop":"open"},"latency_ms":{"p50":0.5,"p99":0.9},"msgs_per_s":1000.0}
 {"label":"relay","transport":"ws","scenario":"chat","params":{"loop":"closed"},"server_cpu_s_per_10k_msgs":0.05,"msgs_per_s":90000.0}
@@ -112,7 +121,9 @@ not json
 
     #[test]
     fn figures_by_metric_transport_and_server() {
-        let f = collect(LINES);
+        let (f, excluded) = collect(LINES);
+        assert_eq!(excluded, ["ejabberd ws idle: 400 of 500 failed {\"timed out\":400}"]);
+        assert!(!f["idle_rss"]["ws"].contains_key("ejabberd"), "a failed run gives no figure");
         assert_eq!(f["idle_rss"]["ws"]["prosody"], 37.6);
         assert_eq!(f["chat_p99"]["ws"]["tern"], 0.9);
         assert!(!f["chat_rate"]["ws"].contains_key("prosody"));
@@ -122,7 +133,7 @@ not json
 
     #[test]
     fn markdown_marks_the_best_server_but_not_the_relay() {
-        let f = collect(LINES);
+        let (f, _) = collect(LINES);
         let md = markdown(&f, &servers(&f, &["tern".into()]), Some("relay"));
         assert!(md.starts_with("| metric | transport | tern | prosody | relay |\n|---|---|---|---|---|\n"), "{md}");
         assert!(md.contains("| RSS per idle session, KiB | ws | **8.300** | 37.6 | – |"), "{md}");
