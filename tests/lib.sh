@@ -42,3 +42,16 @@ npm_install() {
         echo "$lock_sha" >"node_modules/$1"
     fi
 }
+
+# need_node: install nodejs/npm when missing and require Node >= 20.10 (@xmpp/client 0.14);
+# sets NODE_VERSION.
+need_node() {
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        apt_install nodejs npm
+    fi
+    NODE_VERSION="$(node -p 'process.versions.node')"
+    node -e '
+      const [maj, min] = process.versions.node.split(".").map(Number);
+      process.exit(maj > 20 || (maj === 20 && min >= 10) ? 0 : 1);
+    ' || die "Node.js >= 20.10 is needed (found $NODE_VERSION)"
+}

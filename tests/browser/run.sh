@@ -45,14 +45,7 @@ command -v openssl >/dev/null || { log "installing openssl (apt-get)"; apt_insta
 command -v certutil >/dev/null || die "certutil not found even with libnss3-tools installed"
 
 # ---------------------------------------------------------------- Node modules
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-    apt_install nodejs npm
-fi
-NODE_VERSION="$(node -p 'process.versions.node')"
-node -e '
-  const [maj, min] = process.versions.node.split(".").map(Number);
-  process.exit(maj > 20 || (maj === 20 && min >= 10) ? 0 : 1);
-' || die "Node.js >= 20.10 is needed (found $NODE_VERSION)"
+need_node
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 npm_install .browser-lock.sha256
 

@@ -44,14 +44,7 @@ if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$REQ_SHA" ]; then
 fi
 
 # ---------------------------------------------------------------- Node modules
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-    apt_install nodejs npm
-fi
-NODE_VERSION="$(node -p 'process.versions.node')"
-node -e '
-  const [maj, min] = process.versions.node.split(".").map(Number);
-  process.exit(maj > 20 || (maj === 20 && min >= 10) ? 0 : 1);
-' || die "Node.js >= 20.10 is needed by @xmpp/client 0.14 (found $NODE_VERSION)"
+need_node
 npm_install .interop-lock.sha256
 
 # ---------------------------------------------------------------- run
