@@ -19,6 +19,15 @@ pub fn parse_document(bytes: &[u8], limits: Limits) -> Result<Element, FramerErr
 /// [`parse_document`], with unprefixed names outside any `xmlns` declaration in
 /// `default_ns` (RFC 7395 §3.3.3: `jabber:client` for stanzas in WebSocket messages).
 pub fn parse_document_in(bytes: &[u8], limits: Limits, default_ns: Option<&str>) -> Result<Element, FramerError> {
+    if let Some(el) = crate::fastpath::parse(bytes, &limits, default_ns) {
+        return Ok(el);
+    }
+    parse_document_full(bytes, limits, default_ns)
+}
+
+/// The incremental parser's reading of a whole document: every input the fast path
+/// declines, with the error it names.
+pub(crate) fn parse_document_full(bytes: &[u8], limits: Limits, default_ns: Option<&str>) -> Result<Element, FramerError> {
     let mut meter = Meter::new(limits, false);
     if let Some(ns) = default_ns {
         meter.set_default_ns(ns);

@@ -30,6 +30,7 @@
 
 mod document;
 mod error;
+mod fastpath;
 mod framer;
 mod limits;
 mod meter;
@@ -42,6 +43,23 @@ pub use error::FramerError;
 pub use framer::{StreamEvent, StreamFramer, StreamHeader};
 pub use limits::{Limits, MAX_TOKEN_BYTES};
 pub use serialize::{stream_header, to_string, to_string_in_stream, write_element};
+
+/// Internals for the cargo-fuzz targets: the whole-document fast path and the full parser,
+/// to compare them.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::{FramerError, Limits};
+    use minidom::Element;
+
+    pub fn parse_fast(doc: &[u8], limits: &Limits, default_ns: Option<&str>) -> Option<Element> {
+        crate::fastpath::parse(doc, limits, default_ns)
+    }
+
+    pub fn parse_full(doc: &[u8], limits: Limits, default_ns: Option<&str>) -> Result<Element, FramerError> {
+        crate::document::parse_document_full(doc, limits, default_ns)
+    }
+}
 
 /// The end tag that closes a stream (RFC 6120 §4.4).
 pub const STREAM_CLOSE: &str = "</stream:stream>";

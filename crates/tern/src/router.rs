@@ -48,7 +48,8 @@ pub struct Resource {
     pub jid: FullJid,
     pub handle: SessionHandle,
     /// Last broadcast available presence (RFC 6121 §4.2); None until initial presence.
-    pub presence: Option<Element>,
+    /// Shared: routing takes snapshots of the resource list for every stanza.
+    pub presence: Option<Arc<Element>>,
     pub priority: i8,
     /// Requested the roster: receives roster pushes and subscription requests (§2.1.6).
     pub interested: bool,
@@ -114,6 +115,12 @@ impl Router {
     pub fn resources(&self, bare: &BareJid) -> Vec<Resource> {
         let map = self.accounts.read().unwrap_or_else(|e| e.into_inner());
         map.get(bare).cloned().unwrap_or_default()
+    }
+
+    /// Whether any resource of `bare` matches `pred` (without taking a snapshot).
+    pub fn any_resource(&self, bare: &BareJid, pred: impl Fn(&Resource) -> bool) -> bool {
+        let map = self.accounts.read().unwrap_or_else(|e| e.into_inner());
+        map.get(bare).is_some_and(|l| l.iter().any(pred))
     }
 
     /// One resource, if bound.

@@ -326,10 +326,13 @@ impl C2sSession {
     /// [`deliver`](Self::deliver) like every other stanza to the client, so XEP-0198 counts
     /// them (§4: the client's `h` counts every stanza it handles).
     fn handle_stanza(&mut self, mut el: Element, kind: StanzaKind, now: Instant) {
-        let Some(jid) = self.jid.clone() else { return };
+        if self.jid.is_none() {
+            return;
+        }
         if let Some(sm) = self.sm.as_mut() {
             sm.received();
         }
+        let Some(jid) = self.jid.as_ref() else { return };
         if let Some(from) = el.attr("from") {
             let ok = from == jid.as_str() || from == jid.to_bare().as_str();
             if !ok {
@@ -338,6 +341,7 @@ impl C2sSession {
         }
         set_attr(&mut el, "from", jid.as_str());
         if let Err(e) = stanza::parse_to(&el) {
+            let jid = jid.clone();
             if let Some(r) = crate::error::error_reply(&el, &e) {
                 self.deliver(swap_reply_addresses(r, &jid));
             }

@@ -36,6 +36,9 @@ pub struct ConnInfo {
 /// ends (its stanzas go to offline storage) and a connected one is closed: memory stays bounded.
 const MAX_UNACKED: usize = 2000;
 
+/// Stanzas taken from the inbox in one turn before writing them out.
+const INBOX_BATCH: usize = 64;
+
 struct Driver {
     server: Arc<Server>,
     session: C2sSession,
@@ -150,7 +153,16 @@ impl Driver {
             let deadline = self.deadline();
             tokio::select! {
                 msg = self.rx.recv() => match msg {
-                    Some(m) => Box::pin(self.on_msg(m)).await,
+                    Some(m) => {
+                        let more = matches!(m, SessionMsg::Stanza(_));
+                        Box::pin(async {
+                            self.on_msg(m).await;
+                            if more {
+                                self.drain_inbox().await;
+                            }
+                        })
+                        .await
+                    }
                     None => return true,
                 },
                 r = read_opt(&mut self.transport, &mut events) => {
@@ -167,6 +179,22 @@ impl Driver {
                     }
                     self.session.tick(Instant::now());
                 }
+            }
+        }
+    }
+
+    /// Take the stanzas already waiting in the inbox, so that one write carries them all
+    /// (a write per stanza costs a system call each).
+    async fn drain_inbox(&mut self) {
+        for _ in 0..INBOX_BATCH {
+            if self.stop {
+                return;
+            }
+            let Ok(m) = self.rx.try_recv() else { return };
+            let more = matches!(m, SessionMsg::Stanza(_));
+            self.on_msg(m).await;
+            if !more {
+                return;
             }
         }
     }

@@ -11,17 +11,16 @@ use async_trait::async_trait;
 use minidom::Element;
 use tern_core::StreamError;
 use tern_wire::{Limits, StreamEvent, StreamFramer};
-use tokio::io::AsyncWriteExt;
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
 use super::readbuf::ReadBuf;
 use super::throttle::ByteThrottle;
-use super::transport::{Transport, TransportError};
+use super::transport::{write_all_timed, Transport, TransportError};
 use crate::tls::CertStore;
 
 /// A client that doesn't read what we write for this long is treated as gone.
-const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 enum Conn {
     Plain(TcpStream),
@@ -112,19 +111,10 @@ impl Transport for TcpTransport {
         if self.out.is_empty() {
             return Ok(());
         }
-        let write = async {
-            match &mut self.conn {
-                Conn::Plain(s) => s.write_all(self.out.as_bytes()).await,
-                Conn::Tls(s) => match s.write_all(self.out.as_bytes()).await {
-                    Ok(()) => s.flush().await,
-                    Err(e) => Err(e),
-                },
-                Conn::Gone => Err(io::Error::from(io::ErrorKind::NotConnected)),
-            }
-        };
-        let r = match tokio::time::timeout(WRITE_TIMEOUT, write).await {
-            Ok(r) => r,
-            Err(_) => Err(io::Error::from(io::ErrorKind::TimedOut)),
+        let r = match &mut self.conn {
+            Conn::Plain(s) => write_all_timed(s, self.out.as_bytes()).await,
+            Conn::Tls(s) => write_all_timed(s, self.out.as_bytes()).await,
+            Conn::Gone => Err(io::Error::from(io::ErrorKind::NotConnected)),
         };
         if self.out.capacity() > super::transport::KEEP_OUT {
             self.out = String::new();

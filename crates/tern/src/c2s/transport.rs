@@ -3,11 +3,15 @@
 //! BOSH adapt their own framing to the same trait.
 
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use minidom::Element;
 use tern_core::StreamError;
 use tern_wire::{FramerError, StreamEvent};
+use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 
 /// Why reading stopped.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +42,49 @@ pub fn release(out: &mut Vec<u8>) {
 
 /// Output buffer capacity kept between writes.
 pub const KEEP_OUT: usize = 1024;
+
+/// A client that doesn't read what we write for this long is treated as gone.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Write all of `buf` and flush, failing with `TimedOut` after [`WRITE_TIMEOUT`]. What the
+/// socket takes at once is written without arming a timer (the usual case, a timer per
+/// stanza otherwise); only the rest waits under the timeout.
+pub async fn write_all_timed<W: AsyncWrite + Unpin>(io: &mut W, buf: &[u8]) -> io::Result<()> {
+    let pos = match write_now(io, buf)? {
+        Written::All => return Ok(()),
+        Written::Part(pos) => pos,
+    };
+    let rest = async {
+        io.write_all(&buf[pos..]).await?;
+        io.flush().await
+    };
+    tokio::time::timeout(WRITE_TIMEOUT, rest).await.unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+}
+
+enum Written {
+    /// Written and flushed.
+    All,
+    /// This many bytes written; the rest (or the flush) would wait.
+    Part(usize),
+}
+
+/// Write and flush what can be without waiting.
+fn write_now<W: AsyncWrite + Unpin>(io: &mut W, buf: &[u8]) -> io::Result<Written> {
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut pos = 0;
+    while pos < buf.len() {
+        match Pin::new(&mut *io).poll_write(&mut cx, &buf[pos..]) {
+            Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+            Poll::Ready(Ok(n)) => pos += n,
+            Poll::Ready(Err(e)) => return Err(e),
+            Poll::Pending => return Ok(Written::Part(pos)),
+        }
+    }
+    match Pin::new(&mut *io).poll_flush(&mut cx) {
+        Poll::Ready(r) => r.map(|()| Written::All),
+        Poll::Pending => Ok(Written::Part(pos)),
+    }
+}
 
 /// A client connection as the session driver sees it.
 #[async_trait]

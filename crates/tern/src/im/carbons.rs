@@ -39,7 +39,8 @@ fn wrap(direction: &str, owner: &BareJid, to: &Resource, m: &Element) -> Element
 
 /// `<sent/>` copies to the sender's other carbons-enabled resources.
 pub(super) fn copy_sent(server: &Server, s: &ImSession, m: &Element) {
-    if !eligible(m) {
+    // Most accounts have no other resource with carbons on: no snapshot, no stanza checks.
+    if !server.router.any_resource(&s.bare, |r| r.carbons && r.jid != s.jid) || !eligible(m) {
         return;
     }
     for r in server.router.resources(&s.bare) {
@@ -51,7 +52,7 @@ pub(super) fn copy_sent(server: &Server, s: &ImSession, m: &Element) {
 
 /// `<received/>` copies to the recipient's carbons-enabled resources that did not get it.
 pub(super) fn copy_received(resources: &[Resource], delivered: &[usize], owner: &BareJid, m: &Element) {
-    if !eligible(m) {
+    if !resources.iter().any(|r| r.carbons) || !eligible(m) {
         return;
     }
     for (i, r) in resources.iter().enumerate() {

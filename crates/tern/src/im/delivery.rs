@@ -25,14 +25,14 @@ pub(super) async fn outbound_message(server: &Server, s: &mut ImSession, stanza:
         return Reply::error(&stanza, err);
     }
     carbons::copy_sent(server, s, &stanza);
-    match deliver_message(server, stanza.clone(), &to).await {
+    match deliver_message(server, &stanza, &to).await {
         Ok(()) => Reply::default(),
         Err(e) => Reply::error(&stanza, e),
     }
 }
 
 /// Deliver a message to a local JID following RFC 6121 §8.5. `Err` is what to bounce.
-pub async fn deliver_message(server: &Server, stanza: Element, to: &Jid) -> Result<(), StanzaError> {
+pub async fn deliver_message(server: &Server, stanza: &Element, to: &Jid) -> Result<(), StanzaError> {
     let domain = to.domain().as_str();
     if !server.is_local(domain) {
         return Err(remote_error());
@@ -48,21 +48,21 @@ pub async fn deliver_message(server: &Server, stanza: Element, to: &Jid) -> Resu
             // XEP-0191 §3.5: the blocked entity learns nothing but that delivery failed.
             return Err(StanzaError::new(StanzaCondition::ServiceUnavailable));
         }
-    let mtype = stanza_type(&stanza).to_owned();
+    let mtype = stanza_type(stanza);
     let resources = server.router.resources(&bare);
     let infos = resource_infos(&resources);
     let decision = if resources.is_empty() && !account_exists(server, &bare).await {
-        routing::message_to_nobody(&mtype)
+        routing::message_to_nobody(mtype)
     } else {
         match to.resource() {
             Some(res) => {
                 let target = resources.iter().position(|r| r.jid.resource() == res);
-                if target.is_none() && forward_remote(server, to, &stanza).await {
+                if target.is_none() && forward_remote(server, to, stanza).await {
                     return Ok(());
                 }
-                routing::message_to_full(&mtype, target, &infos)
+                routing::message_to_full(mtype, target, &infos)
             }
-            None => routing::message_to_bare(&mtype, &infos),
+            None => routing::message_to_bare(mtype, &infos),
         }
     };
     match decision {
@@ -74,12 +74,12 @@ pub async fn deliver_message(server: &Server, stanza: Element, to: &Jid) -> Resu
             }
             if !delivered {
                 warn!(to = %bare, "recipient sessions refused the message; storing offline");
-                return offline::store(server, &bare, &stanza).await;
+                return offline::store(server, &bare, stanza).await;
             }
-            carbons::copy_received(&resources, &indices, &bare, &stanza);
+            carbons::copy_received(&resources, &indices, &bare, stanza);
             Ok(())
         }
-        Delivery::Offline => offline::store(server, &bare, &stanza).await,
+        Delivery::Offline => offline::store(server, &bare, stanza).await,
         Delivery::Bounce(c) => Err(StanzaError::new(c)),
         Delivery::Drop => Ok(()),
     }
@@ -101,7 +101,7 @@ async fn account_exists(server: &Server, bare: &BareJid) -> bool {
 pub async fn route(server: &Server, stanza: Element) {
     let Some(to) = crate::router::jid_of(stanza.attr("to")) else { return };
     let result = match stanza.name() {
-        "message" => deliver_message(server, stanza.clone(), &to).await,
+        "message" => deliver_message(server, &stanza, &to).await,
         "iq" => deliver_iq(server, &stanza, &to).await,
         _ => {
             let _: () = super::presence::deliver_inbound(server, stanza.clone(), &to).await;
@@ -159,7 +159,7 @@ pub async fn reroute(server: &Server, stanza: Element) {
         "message" => {
             let Some(to) = crate::router::jid_of(stanza.attr("to")) else { return };
             let bare = Jid::from(to.to_bare());
-            if let Err(e) = deliver_message(server, stanza.clone(), &bare).await {
+            if let Err(e) = deliver_message(server, &stanza, &bare).await {
                 bounce(server, &stanza, e);
             }
         }

@@ -2,6 +2,8 @@
 //! directed presence, unavailable on session end, and the subscription flows of §3 driven
 //! by the pure state machine in `tern_core::roster`.
 
+use std::sync::Arc;
+
 use jid::{BareJid, Jid};
 use minidom::Element;
 use tern_core::roster::{apply, SubEvent};
@@ -64,7 +66,7 @@ async fn broadcast_available(server: &Server, s: &mut ImSession, stanza: Element
     let initial = !s.available;
     let priority = priority_of(&stanza);
     server.router.update(&s.jid, |r| {
-        r.presence = Some(stanza.clone());
+        r.presence = Some(Arc::new(stanza.clone()));
         r.priority = priority;
     });
     s.available = true;
@@ -85,7 +87,7 @@ async fn broadcast_available(server: &Server, s: &mut ImSession, stanza: Element
     // The user's other available resources (§4.2.2, last bullet).
     for r in server.router.resources(&s.bare) {
         if r.jid != s.jid
-            && let Some(mut p) = r.presence.clone() {
+            && let Some(mut p) = r.presence.as_deref().cloned() {
                 set_attr(&mut p, "from", r.jid.as_str());
                 set_attr(&mut p, "to", s.jid.as_str());
                 reply.to_client.push(p);
@@ -165,7 +167,7 @@ async fn probe_answer(server: &Server, contact: &BareJid, s: &ImSession) -> Vec<
         .resources(contact)
         .into_iter()
         .filter_map(|r| {
-            let mut p = r.presence.clone()?;
+            let mut p = r.presence.as_deref().cloned()?;
             set_attr(&mut p, "from", r.jid.as_str());
             set_attr(&mut p, "to", s.jid.as_str());
             Some(p)
@@ -312,7 +314,7 @@ async fn send_presence_of(server: &Server, of: &BareJid, to: &BareJid, ptype: Op
         return;
     }
     for r in server.router.resources(of) {
-        let Some(mut p) = r.presence.clone() else { continue };
+        let Some(mut p) = r.presence.as_deref().cloned() else { continue };
         if let Some(t) = ptype {
             p = elem("presence", ns::CLIENT, &[("type", t)]);
         }

@@ -21,11 +21,9 @@ use tokio::time::Instant;
 
 use crate::c2s::readbuf::ReadBuf;
 use crate::c2s::throttle::ByteThrottle;
-use crate::c2s::transport::{Transport, TransportError};
+use crate::c2s::transport::{write_all_timed, Transport, TransportError};
 use crate::config::Config;
 
-/// A client that doesn't read what we write for this long is treated as gone.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// RFC 6455 §7.4.1 normal closure.
 const CLOSE_NORMAL: u16 = 1000;
 
@@ -189,11 +187,7 @@ impl Transport for WsTransport {
             return Ok(());
         }
         let Some(io) = self.io.as_mut() else { return Err(io::ErrorKind::NotConnected.into()) };
-        let write = async {
-            io.write_all(&self.out).await?;
-            io.flush().await
-        };
-        let r = tokio::time::timeout(WRITE_TIMEOUT, write).await.unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()));
+        let r = write_all_timed(io, &self.out).await;
         crate::c2s::transport::release(&mut self.out);
         r
     }
