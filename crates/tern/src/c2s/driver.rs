@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,6 +57,10 @@ struct Driver {
     leftovers: Vec<minidom::Element>,
     /// The node's shutdown signal; `None` once it fired.
     shutdown: Option<watch::Receiver<bool>>,
+    /// The session's timer. Kept across turns and moved only to an earlier deadline: a
+    /// later one (activity pushing the keepalive back) is found when it fires, so traffic
+    /// does not re-register a timer per stanza.
+    timer: Pin<Box<tokio::time::Sleep>>,
 }
 
 /// Run a session over `transport` until it ends (and its resumption window, if any).
@@ -91,6 +96,7 @@ pub async fn run(server: Arc<Server>, transport: Box<dyn Transport>, conn: ConnI
         stop: false,
         leftovers: Vec::new(),
         shutdown: Some(shutdown),
+        timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
     };
     if d.shutdown.as_ref().is_some_and(|s| *s.borrow()) {
         d.shutdown = None;
@@ -151,6 +157,9 @@ impl Driver {
                 events = Vec::new();
             }
             let deadline = self.deadline();
+            if self.timer.is_elapsed() || deadline < self.timer.deadline() {
+                self.timer.as_mut().reset(deadline);
+            }
             tokio::select! {
                 msg = self.rx.recv() => match msg {
                     Some(m) => {
@@ -172,7 +181,7 @@ impl Driver {
                     self.shutdown = None;
                     Box::pin(self.on_msg(SessionMsg::Kick(Box::new(StreamError::new(StreamCondition::SystemShutdown))))).await;
                 }
-                _ = tokio::time::sleep_until(deadline) => {
+                _ = &mut self.timer => {
                     if self.hibernate_until.is_some_and(|t| t <= tokio::time::Instant::now()) {
                         info!(session = self.handle.id, "resumption window ended");
                         return true;

@@ -7,6 +7,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,7 +18,7 @@ use tern_core::{StreamCondition, StreamError};
 use tern_wire::websocket::{encode_close, encode_frame, parse_ws_message, ws_close, ws_open, Opcode, WsCodec, WsError, WsMessage};
 use tern_wire::{FramerError, Limits, StreamEvent};
 use tokio::io::AsyncWriteExt as _;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::c2s::readbuf::ReadBuf;
 use crate::c2s::throttle::ByteThrottle;
@@ -39,6 +40,7 @@ pub struct WsTransport {
     wait_until: Option<Instant>,
     last_rx: Instant,
     ping_sent: bool,
+    ping_timer: Pin<Box<Sleep>>,
     ping_interval: Duration,
     ping_timeout: Duration,
     /// Status of the close frame sent on shutdown.
@@ -66,6 +68,7 @@ impl WsTransport {
             wait_until: None,
             last_rx: Instant::now(),
             ping_sent: false,
+            ping_timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
             ping_interval: cfg.websocket.ping_interval(),
             ping_timeout: cfg.websocket.ping_timeout(),
             close_code: CLOSE_NORMAL,
@@ -129,17 +132,27 @@ impl Transport for WsTransport {
             self.wait_until = None;
         }
         let Some(io) = self.io.as_mut() else { return Ok(false) };
-        let deadline = self.last_rx + self.ping_interval + if self.ping_sent { self.ping_timeout } else { Duration::ZERO };
-        let data = tokio::select! {
-            r = self.buf.fill(io) => r?,
-            _ = tokio::time::sleep_until(deadline) => {
-                if self.ping_sent {
-                    tracing::info!(peer = %self.peer, secs = self.ping_timeout.as_secs(), "no answer to a WebSocket ping: dropping the connection");
-                    return Err(TransportError::Io(io::Error::new(io::ErrorKind::TimedOut, "no answer to WebSocket ping")));
+        let data = loop {
+            let deadline = self.last_rx + self.ping_interval + if self.ping_sent { self.ping_timeout } else { Duration::ZERO };
+            // The timer only moves to an earlier deadline; traffic pushing it back is seen
+            // when it fires (no timer registration per message).
+            if self.ping_timer.is_elapsed() || deadline < self.ping_timer.deadline() {
+                self.ping_timer.as_mut().reset(deadline);
+            }
+            tokio::select! {
+                r = self.buf.fill(io) => break r?,
+                _ = &mut self.ping_timer => {
+                    if Instant::now() < deadline {
+                        continue;
+                    }
+                    if self.ping_sent {
+                        tracing::info!(peer = %self.peer, secs = self.ping_timeout.as_secs(), "no answer to a WebSocket ping: dropping the connection");
+                        return Err(TransportError::Io(io::Error::new(io::ErrorKind::TimedOut, "no answer to WebSocket ping")));
+                    }
+                    encode_frame(&mut self.out, Opcode::Ping, b"");
+                    self.ping_sent = true;
+                    return Ok(true);
                 }
-                encode_frame(&mut self.out, Opcode::Ping, b"");
-                self.ping_sent = true;
-                return Ok(true);
             }
         };
         if data.is_empty() {
