@@ -16,6 +16,9 @@ use crate::config::{Config, Registration};
 use crate::router::{Router, SessionHandle};
 use crate::tls::CertStore;
 
+/// Locks for roster read-modify-writes (a power of two).
+const ROSTER_LOCK_STRIPES: usize = 64;
+
 /// Everything a session task needs, shared by all of them.
 pub struct Server {
     pub config: Config,
@@ -35,6 +38,8 @@ pub struct Server {
     pub bosh: Arc<crate::bosh::BoshSessions>,
     /// XEP-0191 block lists by account, loaded on first use.
     blocklists: Mutex<HashMap<BareJid, Arc<Vec<String>>>>,
+    /// Serializes read-modify-writes of one roster item (see [`Server::roster_lock`]).
+    roster_locks: Box<[tokio::sync::Mutex<()>]>,
     /// Becomes true at shutdown; every session task watches it, bound or not.
     shutdown: watch::Sender<bool>,
     /// Session tasks running (negotiating, bound or hibernating).
@@ -78,6 +83,7 @@ impl Server {
             resumable: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
             blocklists: Mutex::new(HashMap::new()),
+            roster_locks: (0..ROSTER_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             bosh: Arc::new(crate::bosh::BoshSessions::default()),
             shutdown: watch::Sender::new(false),
             live: AtomicUsize::new(0),
@@ -162,6 +168,19 @@ impl Server {
         }
         let bare = other.to_bare();
         list.iter().any(|b| b == other.as_str() || b == bare.as_str() || b == other.domain().as_str())
+    }
+
+    /// Hold while reading, changing and writing back `owner`'s roster item for `contact`
+    /// (and its pending request): two subscription flows between the same users, running
+    /// in two session tasks, would otherwise each write back what they read and lose the
+    /// other's change (RFC 6121 Appendix A state). Never held across a call that takes
+    /// another roster lock. Striped: unrelated pairs rarely share a lock.
+    pub async fn roster_lock(&self, owner: &BareJid, contact: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (owner.as_str(), contact).hash(&mut h);
+        let i = (h.finish() % self.roster_locks.len() as u64) as usize;
+        self.roster_locks[i].lock().await
     }
 
     /// Forget the cached block list of `owner` after a change.

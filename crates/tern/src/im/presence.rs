@@ -220,6 +220,7 @@ async fn subscription_out(server: &Server, user: &BareJid, contact: &BareJid, mu
     }
     let Some(ev) = SubEvent::from_type(ptype, true) else { return };
     let (vhost, u) = parts(user);
+    let guard = server.roster_lock(user, contact.as_str()).await;
     let item = server.store.roster_item(vhost, u, contact.as_str()).await.ok().flatten();
     let pending_in = has_pending(server, user, contact).await;
     let old = sub_state(item.as_ref(), pending_in);
@@ -231,6 +232,7 @@ async fn subscription_out(server: &Server, user: &BareJid, contact: &BareJid, mu
     if item_changed && (item.is_some() || t.new.pending_out || t.new.to || t.new.from) {
         roster::save(server, user, &updated_item(contact.as_str(), item, t.new)).await;
     }
+    drop(guard);
     // §3.1.2: stamped with the user's bare JID, addressed to the contact's bare JID.
     set_attr(&mut stanza, "from", user.as_str());
     set_attr(&mut stanza, "to", contact.as_str());
@@ -261,11 +263,13 @@ async fn subscription_in(server: &Server, owner: &BareJid, from: &BareJid, stanz
         }
         return;
     }
+    let guard = server.roster_lock(owner, from.as_str()).await;
     let item = server.store.roster_item(vhost, u, from.as_str()).await.ok().flatten();
     let pending_in = has_pending(server, owner, from).await;
     let old = sub_state(item.as_ref(), pending_in);
     let t = apply(old, ev);
     if t.auto_reply_subscribed {
+        drop(guard);
         let p = elem("presence", ns::CLIENT, &[("type", "subscribed")]);
         Box::pin(subscription_in_local(server, from, owner, p, "subscribed")).await;
         send_presence_of(server, owner, from, None).await;
@@ -283,6 +287,7 @@ async fn subscription_in(server: &Server, owner: &BareJid, from: &BareJid, stanz
     if item_changed && item.is_some() {
         roster::save(server, owner, &updated_item(from.as_str(), item, t.new)).await;
     }
+    drop(guard);
     if t.forward {
         for r in server.router.resources(owner) {
             if r.available() || r.interested {

@@ -123,17 +123,15 @@ async fn set(server: &Server, s: &mut ImSession, iq: &Element, query: &Element) 
         return Reply::error(iq, StanzaError::new(StanzaCondition::BadRequest).with_text("bad jid"));
     };
     let contact = contact.to_bare();
+    if item.attr("subscription") == Some("remove") {
+        return remove(server, s, iq, contact.as_str()).await;
+    }
     let (vhost, user) = parts(&s.bare);
+    let _guard = server.roster_lock(&s.bare, contact.as_str()).await;
     let existing = match server.store.roster_item(vhost, user, contact.as_str()).await {
         Ok(i) => i,
         Err(e) => return store_error(iq, e),
     };
-    if item.attr("subscription") == Some("remove") {
-        let Some(old) = existing else {
-            return Reply::error(iq, StanzaError::new(StanzaCondition::ItemNotFound));
-        };
-        return remove(server, s, iq, old).await;
-    }
     let mut groups: Vec<String> = Vec::new();
     for g in item.children().filter(|c| c.is("group", ns::ROSTER)) {
         let name = g.text();
@@ -158,19 +156,26 @@ async fn set(server: &Server, s: &mut ImSession, iq: &Element, query: &Element) 
 }
 
 /// §2.5: removing an item cancels subscriptions both ways.
-async fn remove(server: &Server, s: &mut ImSession, iq: &Element, old: RosterItem) -> Reply {
+async fn remove(server: &Server, s: &mut ImSession, iq: &Element, contact: &str) -> Reply {
     let (vhost, user) = parts(&s.bare);
-    let contact = old.jid.clone();
-    let pending_in = server.store.pending_in_remove(vhost, user, &contact).await.unwrap_or(false);
-    let ver = match server.store.roster_remove(vhost, user, &contact).await {
+    let guard = server.roster_lock(&s.bare, contact).await;
+    let old = match server.store.roster_item(vhost, user, contact).await {
+        Ok(Some(old)) => old,
+        Ok(None) => return Reply::error(iq, StanzaError::new(StanzaCondition::ItemNotFound)),
+        Err(e) => return store_error(iq, e),
+    };
+    let pending_in = server.store.pending_in_remove(vhost, user, contact).await.unwrap_or(false);
+    let ver = match server.store.roster_remove(vhost, user, contact).await {
         Ok(Some(v)) => v,
         Ok(None) => return Reply::error(iq, StanzaError::new(StanzaCondition::ItemNotFound)),
         Err(e) => return store_error(iq, e),
     };
-    let gone = elem("item", ns::ROSTER, &[("jid", &contact), ("subscription", "remove")]);
+    // Sending the subscription changes takes the contact's lock: not while holding this one.
+    drop(guard);
+    let gone = elem("item", ns::ROSTER, &[("jid", contact), ("subscription", "remove")]);
     push(server, &s.bare, gone, ver);
     let st = sub_state(Some(&old), pending_in);
-    if let Ok(contact_jid) = BareJid::new(&contact) {
+    if let Ok(contact_jid) = BareJid::new(contact) {
         if st.to || st.pending_out {
             presence::send_subscription(server, &s.bare, &contact_jid, "unsubscribe").await;
         }

@@ -204,3 +204,45 @@ async fn blocking_stops_messages_both_ways() {
     let err = r.to_client[0].get_child("error", ns::CLIENT).expect("error");
     assert!(err.has_child("not-acceptable", ns::XMPP_STANZAS) && err.has_child("blocked", ns::BLOCKING_ERRORS));
 }
+
+/// Both users of each pair ask at the same moment, then approve at the same moment, from separate tasks over a real SQLite
+/// file: every read-modify-write of a roster item must see the other's change, so both
+/// rosters end with `both` (a lost update leaves one side at `to` or `from`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_mutual_subscriptions_agree() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = Config::development_default().with_data_dir(dir.path());
+    let store: Arc<dyn Store> = Arc::new(tern_store::SqliteStore::open(&dir.path().join("t.db")).await.expect("sqlite"));
+    let creds = tern_auth::StoredCredentials::from_password("pw").expect("creds");
+    const PAIRS: usize = 12;
+    for i in 0..2 * PAIRS {
+        store.create_account("localhost", &format!("u{i}"), &creds).await.expect("account");
+    }
+    let certs = Arc::new(CertStore::load(&cfg).expect("certs"));
+    let srv = Server::new(cfg, store, certs).0;
+    let mut tasks = Vec::new();
+    let barrier = Arc::new(tokio::sync::Barrier::new(2 * PAIRS));
+    for i in 0..2 * PAIRS {
+        let srv = srv.clone();
+        let barrier = barrier.clone();
+        let peer = format!("u{}@localhost", i ^ 1);
+        let mut f = session(&srv, &format!("u{i}@localhost/r"));
+        tasks.push(tokio::spawn(async move {
+            roster_get(&srv, &mut f).await;
+            available(&srv, &mut f).await;
+            sub(&srv, &mut f, &peer, "subscribe").await;
+            // Every request is in before anyone approves (an approval without a pending
+            // request is ignored, §3.1.4).
+            barrier.wait().await;
+            sub(&srv, &mut f, &peer, "subscribed").await;
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    for i in 0..2 * PAIRS {
+        let item = srv.store.roster_item("localhost", &format!("u{i}"), &format!("u{}@localhost", i ^ 1)).await.expect("db");
+        let item = item.expect("item");
+        assert_eq!((item.subscription, item.ask), (Subscription::Both, false), "u{i}'s item for u{}", i ^ 1);
+    }
+}
