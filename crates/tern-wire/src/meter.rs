@@ -89,6 +89,7 @@ impl Meter {
         let clean = self.committed == self.consumed && self.unit_base == self.committed;
         if self.tree.is_container() && self.opened && !self.done && self.tree.at_root_level() && clean {
             self.parser = None;
+            self.tree.release_idle();
         }
     }
 

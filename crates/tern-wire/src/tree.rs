@@ -127,6 +127,14 @@ impl Assembler {
         self.container && self.depth == 1 && self.head.is_none()
     }
 
+    /// Between units: keep no room sized for the last stanza's nesting.
+    pub(crate) fn release_idle(&mut self) {
+        if self.stack.capacity() > 0 {
+            self.stack = Vec::new();
+        }
+        self.scopes.shrink_to_fit();
+    }
+
     /// Feed one raw event.
     pub(crate) fn process(&mut self, ev: RawEvent) -> Result<Output, FramerError> {
         match ev {

@@ -20,8 +20,6 @@ use super::throttle::ByteThrottle;
 use super::transport::{write_all_timed, Transport, TransportError};
 use crate::tls::CertStore;
 
-/// A client that doesn't read what we write for this long is treated as gone.
-
 enum Conn {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
@@ -116,11 +114,8 @@ impl Transport for TcpTransport {
             Conn::Tls(s) => write_all_timed(s, self.out.as_bytes()).await,
             Conn::Gone => Err(io::Error::from(io::ErrorKind::NotConnected)),
         };
-        if self.out.capacity() > super::transport::KEEP_OUT {
-            self.out = String::new();
-        } else {
-            self.out.clear();
-        }
+        // Written: the session may now wait for a long time, keep no buffer (see `release`).
+        self.out = String::new();
         r
     }
 

@@ -30,18 +30,11 @@ pub enum TransportError {
     Unsupported,
 }
 
-/// Empty a flushed output buffer; a large one is freed, so an idle connection keeps at most
-/// [`KEEP_OUT`] bytes of it.
+/// Free a flushed output buffer. A session waits after every write, often for minutes, and
+/// an idle session should hold no output buffer; a busy one pays one allocation per batch.
 pub fn release(out: &mut Vec<u8>) {
-    if out.capacity() > KEEP_OUT {
-        *out = Vec::new();
-    } else {
-        out.clear();
-    }
+    *out = Vec::new();
 }
-
-/// Output buffer capacity kept between writes.
-pub const KEEP_OUT: usize = 1024;
 
 /// A client that doesn't read what we write for this long is treated as gone.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
