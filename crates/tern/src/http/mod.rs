@@ -1,16 +1,17 @@
 //! The HTTP listeners (plain on 5280, TLS with SNI on 5281; `ws`/`wss` on 5290/5291): our
-//! own accept loop so TLS picks a certificate per vhost, hyper with header and body
-//! timeouts (slow-loris bounds), and the axum routes: BOSH (XEP-0124/0206) with a
-//! human-readable page on `GET`, XMPP over WebSocket (RFC 7395) at `[websocket].path` (and
+//! own accept loop so TLS picks a certificate per vhost, our own HTTP/1.1 connections
+//! ([`h1`], with request and idle timeouts: slow-loris bounds), and the axum routes: BOSH
+//! (XEP-0124/0206) with a human-readable page on `GET`, XMPP over WebSocket (RFC 7395) at `[websocket].path` (and
 //! at `/` on the WebSocket listeners), XEP-0156 host-meta, and CORS on every response with
 //! `OPTIONS` preflights answered.
 
 mod cors;
+mod h1;
 mod hostmeta;
 
-use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Extension, State};
@@ -18,9 +19,7 @@ use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tower::ServiceExt as _;
 use tracing::{debug, warn};
 
 use crate::config::ListenerKind;
@@ -68,23 +67,20 @@ pub async fn serve(server: Arc<Server>, listener: TcpListener, kind: ListenerKin
         let acceptor = acceptor.clone();
         async move {
             let timeout = server.config.http.request_timeout();
-            let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(Peer(peer));
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(app.oneshot(req.map(Body::new)).await.unwrap_or_else(|e| match e {})) }
-            });
-            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            builder.http1().timer(TokioTimer::new()).header_read_timeout(timeout);
-            let result = if tls {
+            let limits = h1::Limits {
+                request: timeout,
+                // A BOSH client's second connection waits while the first holds a request.
+                idle: timeout + Duration::from_secs(u64::from(server.config.bosh.max_wait_secs)),
+                // Room for the BOSH endpoint to see an oversized body and name the condition.
+                max_body: 2 * crate::bosh::handler::body_limit(&server),
+            };
+            if tls {
                 match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(s)) => builder.serve_connection_with_upgrades(TokioIo::new(s), svc).await,
-                    _ => return debug!(peer = %peer, "HTTPS handshake failed or timed out"),
+                    Ok(Ok(s)) => h1::serve(s, app, peer, limits).await,
+                    _ => debug!(peer = %peer, "HTTPS handshake failed or timed out"),
                 }
             } else {
-                builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).await
-            };
-            if let Err(e) = result {
-                debug!(peer = %peer, error = %e, "HTTP connection ended with an error");
+                h1::serve(stream, app, peer, limits).await;
             }
         }
     })
