@@ -6,11 +6,14 @@
 //! requests and `now`, pushes outgoing stanzas, and carries out [`BoshOutput`]s.
 
 mod request;
+mod ridmap;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use minidom::Element;
+
+use ridmap::RidMap;
 
 pub use request::{key_matches, BodyError, BodyRequest, RequestKind, NS_HTTPBIND, NS_XBOSH};
 
@@ -119,13 +122,13 @@ pub struct BoshSession {
     /// Highest rid processed in order.
     last_rid: u64,
     /// Requests ahead of a gap, waiting for the missing rid.
-    ahead: BTreeMap<u64, (ReqId, BodyRequest)>,
+    ahead: RidMap<(ReqId, BodyRequest)>,
     held: VecDeque<Held>,
     queue: Vec<Element>,
     /// Recent responses by rid, for retransmission (§14.3).
-    sent: BTreeMap<u64, Response>,
+    sent: RidMap<Response>,
     /// When each buffered response went out.
-    sent_at: BTreeMap<u64, Instant>,
+    sent_at: RidMap<Instant>,
     /// A `report` to attach to the next response (§9.2).
     report: Option<(u64, u64)>,
     creation_answered: bool,
@@ -157,11 +160,11 @@ impl BoshSession {
             inactivity,
             acks: create.ack.is_some(),
             last_rid: create.rid,
-            ahead: BTreeMap::new(),
+            ahead: RidMap::default(),
             held: VecDeque::new(),
             queue: Vec::new(),
-            sent: BTreeMap::new(),
-            sent_at: BTreeMap::new(),
+            sent: RidMap::default(),
+            sent_at: RidMap::default(),
             report: None,
             creation_answered: false,
             key: create.newkey.clone(),

@@ -75,7 +75,7 @@ where
         };
         if req.headers().contains_key(header::UPGRADE) {
             // Everything read so far, head included, goes to hyper.
-            return upgrade(c.io, c.pending, app, peer, limits).await;
+            return Box::pin(upgrade(c.io, c.pending, app, peer, limits)).await;
         }
         let body_len = match body_length(req.headers()) {
             Ok(n) if n <= limits.max_body => n,
@@ -96,14 +96,16 @@ where
         let mut close = wants_close(req.version(), req.headers());
         let mut req = req.map(|()| Body::from(body));
         req.extensions_mut().insert(Peer(peer));
-        let Some(resp) = c.respond_unless_closed(app.clone().oneshot(req), limits).await else {
+        // Boxed, like the writing below: the task's own future, which an idle keep-alive
+        // connection keeps, then does not reserve room for the routes' futures (KBs).
+        let Some(resp) = Box::pin(c.respond_unless_closed(app.clone().oneshot(req), limits)).await else {
             // The client went away: the handler is dropped, so a held BOSH request learns
             // that its response was never delivered and the session keeps the stanzas.
             debug!(peer = %peer, "HTTP client closed the connection before the response");
             return;
         };
         close |= resp.headers().get(header::CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-        if write_response(&mut c.io, resp, head_only, close).await.is_err() || close {
+        if Box::pin(write_response(&mut c.io, resp, head_only, close)).await.is_err() || close {
             let _ = c.io.shutdown().await;
             return;
         }

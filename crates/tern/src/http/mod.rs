@@ -75,8 +75,11 @@ pub async fn serve(server: Arc<Server>, listener: TcpListener, kind: ListenerKin
                 max_body: 2 * crate::bosh::handler::body_limit(&server),
             };
             if tls {
-                match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(s)) => h1::serve(s, app, peer, limits).await,
+                // Boxed: the handshake's state is not kept for the connection's life.
+                match tokio::time::timeout(timeout, Box::pin(acceptor.accept(stream))).await {
+                    // Boxed: a TLS connection's state is larger, and plain connections
+                    // should not reserve room for it.
+                    Ok(Ok(s)) => Box::pin(h1::serve(s, app, peer, limits)).await,
                     _ => debug!(peer = %peer, "HTTPS handshake failed or timed out"),
                 }
             } else {
