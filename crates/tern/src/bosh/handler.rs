@@ -2,7 +2,9 @@
 //! refuse bad requests with the terminal binding condition the XEP names (HTTP 200, never a
 //! 4xx, §17.1), create sessions (one task each) or hand the request to the session's task.
 
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,22 +20,36 @@ use crate::server::Server;
 /// Requests a session task may have queued from the HTTP side.
 const REQUEST_QUEUE: usize = 16;
 
+/// The answer to a POSTed body: now, or once its session responds (a held request).
+pub enum Posted {
+    Now(HttpReply),
+    /// Resolves when the session answers; dropping it tells the session the response was
+    /// not delivered (the client went away), so its stanzas stay queued.
+    Later(Pin<Box<dyn Future<Output = HttpReply> + Send>>),
+}
+
+impl From<HttpReply> for Posted {
+    fn from(r: HttpReply) -> Self {
+        Posted::Now(r)
+    }
+}
+
 /// Answer one POSTed body.
-pub async fn post(server: &Arc<Server>, peer: IpAddr, https: bool, bytes: &[u8]) -> HttpReply {
+pub async fn post(server: &Arc<Server>, peer: IpAddr, https: bool, bytes: &[u8]) -> Posted {
     let limits = tern_wire::Limits { max_stanza_bytes: body_limit(server), ..tern_wire::Limits::default() };
     let el = match tern_wire::parse_document(bytes, limits) {
         Ok(el) => el,
         Err(e) => {
             warn!(peer = %peer, condition = e.condition(), error = %e, "BOSH: bad body");
             let cond = if e.condition() == "policy-violation" { "policy-violation" } else { "bad-request" };
-            return HttpReply::terminal(cond);
+            return HttpReply::terminal(cond).into();
         }
     };
     let req = match BodyRequest::from_element(el) {
         Ok(r) => r,
         Err(e) => {
             warn!(peer = %peer, error = %e, "BOSH: bad request");
-            return HttpReply::terminal("bad-request");
+            return HttpReply::terminal("bad-request").into();
         }
     };
     match req.sid.clone() {
@@ -41,12 +57,12 @@ pub async fn post(server: &Arc<Server>, peer: IpAddr, https: bool, bytes: &[u8])
             Some((_, true)) if !https => {
                 // §16: a secure session stays secure; refuse the connection, keep the session.
                 warn!(peer = %peer, "BOSH: plain HTTP request for a session created over HTTPS");
-                HttpReply::refused()
+                HttpReply::refused().into()
             }
             Some((tx, _)) => forward(server, tx, req).await,
             None => {
                 info!(peer = %peer, "BOSH: unknown sid");
-                HttpReply::terminal("item-not-found")
+                HttpReply::terminal("item-not-found").into()
             }
         },
         None => create(server, peer, https, req).await,
@@ -59,16 +75,16 @@ pub fn body_limit(server: &Server) -> usize {
 }
 
 /// A new session (§7.1): checks, then a session task with a BOSH transport.
-async fn create(server: &Arc<Server>, peer: IpAddr, https: bool, req: BodyRequest) -> HttpReply {
+async fn create(server: &Arc<Server>, peer: IpAddr, https: bool, req: BodyRequest) -> Posted {
     let to = req.to.as_deref().map(str::to_ascii_lowercase);
     if !to.as_deref().is_some_and(|d| server.is_local(d)) {
         info!(peer = %peer, to = ?req.to, "BOSH: host-unknown");
-        return HttpReply::terminal("host-unknown");
+        return HttpReply::terminal("host-unknown").into();
     }
     let cfg = &server.config.bosh;
     if !server.bosh.allow_creation(peer, cfg.creations_per_minute, Instant::now()) {
         warn!(peer = %peer, "BOSH: too many session creations");
-        return HttpReply::terminal("policy-violation");
+        return HttpReply::terminal("policy-violation").into();
     }
     let sid = tern_core::xml::random_id(18);
     let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
@@ -92,16 +108,18 @@ async fn create(server: &Arc<Server>, peer: IpAddr, https: bool, req: BodyReques
     forward(server, tx, req).await
 }
 
-/// Hand a request to its session and wait for the answer.
-async fn forward(server: &Server, tx: mpsc::Sender<HttpRequest>, body: BodyRequest) -> HttpReply {
+/// Hand a request to its session; the answer comes later.
+async fn forward(server: &Server, tx: mpsc::Sender<HttpRequest>, body: BodyRequest) -> Posted {
     let (reply, rx) = oneshot::channel();
     if tx.send(HttpRequest { body: Box::new(body), reply }).await.is_err() {
-        return HttpReply::terminal("item-not-found");
+        return HttpReply::terminal("item-not-found").into();
     }
     // The session answers within `wait`; this only bounds a session task that died.
     let bound = Duration::from_secs(u64::from(server.config.bosh.max_wait_secs) + 30);
-    match tokio::time::timeout(bound, rx).await {
-        Ok(Ok(r)) => r,
-        _ => HttpReply::terminal("item-not-found"),
-    }
+    Posted::Later(Box::pin(async move {
+        match tokio::time::timeout(bound, rx).await {
+            Ok(Ok(r)) => r,
+            _ => HttpReply::terminal("item-not-found"),
+        }
+    }))
 }

@@ -23,7 +23,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf as TokioReadB
 use tower::ServiceExt as _;
 use tracing::debug;
 
-use super::Peer;
+use super::{Deferred, Peer};
 use crate::c2s::readbuf::ReadBuf;
 
 /// Largest request head (request line and headers).
@@ -98,11 +98,18 @@ where
         req.extensions_mut().insert(Peer(peer));
         // Boxed, like the writing below: the task's own future, which an idle keep-alive
         // connection keeps, then does not reserve room for the routes' futures (KBs).
-        let Some(resp) = Box::pin(c.respond_unless_closed(app.clone().oneshot(req), limits)).await else {
-            // The client went away: the handler is dropped, so a held BOSH request learns
+        let routed = app.clone().oneshot(req);
+        let Some(resp) = Box::pin(c.respond_unless_closed(async { routed.await.unwrap_or_else(|e| match e {}) }, limits)).await else {
+            return debug!(peer = %peer, "HTTP client closed the connection before the response");
+        };
+        let resp = match resp.extensions().get::<Deferred>().and_then(Deferred::take) {
+            None => resp,
+            // The client went away: the future is dropped, so a held BOSH request learns
             // that its response was never delivered and the session keeps the stanzas.
-            debug!(peer = %peer, "HTTP client closed the connection before the response");
-            return;
+            Some(later) => match c.respond_unless_closed(later, limits).await {
+                Some(real) => with_headers_of(real, &resp),
+                None => return debug!(peer = %peer, "HTTP client closed the connection before the response"),
+            },
         };
         close |= resp.headers().get(header::CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
         if Box::pin(write_response(&mut c.io, resp, head_only, close)).await.is_err() || close {
@@ -180,14 +187,14 @@ impl<S: AsyncRead + Unpin> Conn<S> {
     /// arrive meanwhile are a pipelined request, kept (up to one request's worth).
     async fn respond_unless_closed<F>(&mut self, respond: F, limits: Limits) -> Option<Response<Body>>
     where
-        F: std::future::Future<Output = Result<Response<Body>, Infallible>>,
+        F: std::future::Future<Output = Response<Body>>,
     {
         tokio::pin!(respond);
         let mut watch = true;
         loop {
             tokio::select! {
                 biased;
-                r = &mut respond => return Some(r.unwrap_or_else(|e| match e {})),
+                r = &mut respond => return Some(r),
                 d = self.rb.fill(&mut self.io), if watch => match d {
                     Ok(d) if !d.is_empty() => {
                         self.pending.extend_from_slice(d);
@@ -198,6 +205,16 @@ impl<S: AsyncRead + Unpin> Conn<S> {
             }
         }
     }
+}
+
+/// `real`, with the header fields of `placeholder` it does not set itself.
+fn with_headers_of(mut real: Response<Body>, placeholder: &Response<Body>) -> Response<Body> {
+    for (name, value) in placeholder.headers() {
+        if !real.headers().contains_key(name) {
+            real.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    real
 }
 
 /// The length of the head (through the blank line), if complete.
@@ -315,7 +332,14 @@ where
     let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(Peer(peer));
         let app = app.clone();
-        async move { Ok::<_, Infallible>(app.oneshot(req.map(Body::new)).await.unwrap_or_else(|e| match e {})) }
+        async move {
+            let resp = app.oneshot(req.map(Body::new)).await.unwrap_or_else(|e| match e {});
+            let resp = match resp.extensions().get::<Deferred>().and_then(Deferred::take) {
+                Some(later) => with_headers_of(later.await, &resp),
+                None => resp,
+            };
+            Ok::<_, Infallible>(resp)
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(limits.request);

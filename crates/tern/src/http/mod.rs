@@ -22,6 +22,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tracing::{debug, warn};
 
+use crate::bosh::handler::Posted;
 use crate::config::ListenerKind;
 use crate::server::Server;
 
@@ -122,7 +123,36 @@ async fn bosh_post(
             return (StatusCode::REQUEST_TIMEOUT, [(header::CONNECTION, "close")]).into_response();
         }
     };
-    reply(crate::bosh::handler::post(&st.server, ip, st.https, &bytes).await)
+    match crate::bosh::handler::post(&st.server, ip, st.https, &bytes).await {
+        Posted::Now(r) => reply(r),
+        Posted::Later(answer) => {
+            // The routes (and CORS) finish now with a placeholder; the connection waits
+            // for the session's answer alone (see [`Deferred`]).
+            let mut resp = StatusCode::OK.into_response();
+            resp.extensions_mut().insert(Deferred::new(async move { reply(answer.await) }));
+            resp
+        }
+    }
+}
+
+/// The real response to a request whose placeholder went through the routes: a held BOSH
+/// request then keeps only this small future, not the routes' and middleware's (KBs per
+/// idle session). The connection takes it out, awaits it, and keeps the placeholder's
+/// headers (CORS) that the real response does not set.
+#[derive(Clone)]
+pub struct Deferred(Arc<std::sync::Mutex<Option<DeferredResponse>>>);
+
+type DeferredResponse = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+
+impl Deferred {
+    fn new(f: impl std::future::Future<Output = Response> + Send + 'static) -> Self {
+        Deferred(Arc::new(std::sync::Mutex::new(Some(Box::pin(f)))))
+    }
+
+    /// The future, once.
+    pub fn take(&self) -> Option<DeferredResponse> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
 }
 
 fn reply(r: crate::bosh::HttpReply) -> Response {
