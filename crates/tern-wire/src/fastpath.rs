@@ -234,7 +234,7 @@ fn decode(raw: &str) -> Option<String> {
     loop {
         let amp = rest.find('&').unwrap_or(rest.len());
         let (plain, tail) = rest.split_at(amp);
-        if !plain.chars().all(is_xml_char) {
+        if !plain_chars_ok(plain) {
             return None;
         }
         out.push_str(plain);
@@ -253,6 +253,19 @@ fn decode(raw: &str) -> Option<String> {
         out.push(c);
         rest = &tail[end + 1..];
     }
+}
+
+/// Whether every character of `s` is an XML `Char`, byte-wise: `s` is UTF-8 already, so
+/// only C0 controls other than tab and newline (carriage returns were refused before) and
+/// U+FFFE/U+FFFF (EF BF BE, EF BF BF) can be wrong.
+fn plain_chars_ok(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.iter().enumerate().all(|(i, &c)| match c {
+        b'\t' | b'\n' => true,
+        0..0x20 => false,
+        0xEF => !(b.get(i + 1) == Some(&0xBF) && matches!(b.get(i + 2), Some(0xBE | 0xBF))),
+        _ => true,
+    })
 }
 
 /// `#123` or `#x7B` (XML 1.0 §4.1), a valid `Char`.

@@ -150,7 +150,14 @@ impl Server {
         if !self.is_local(owner.domain().as_str()) {
             return false;
         }
-        let cached = self.blocklists.lock().unwrap_or_else(|e| e.into_inner()).get(owner).cloned();
+        let cached = {
+            let map = self.blocklists.lock().unwrap_or_else(|e| e.into_inner());
+            match map.get(owner) {
+                // The usual case: nothing blocked, decided without touching the list's count.
+                Some(l) if l.is_empty() => return false,
+                other => other.cloned(),
+            }
+        };
         let list = match cached {
             Some(l) => l,
             None => {
