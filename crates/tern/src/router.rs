@@ -66,7 +66,9 @@ impl Resource {
 /// Local sessions by account.
 #[derive(Default)]
 pub struct Router {
-    accounts: RwLock<HashMap<BareJid, Vec<Resource>>>,
+    /// Looked up for every stanza: a fast, per-process seeded hash (foldhash's quality
+    /// variant) instead of SipHash.
+    accounts: RwLock<HashMap<BareJid, Vec<Resource>, foldhash::quality::RandomState>>,
 }
 
 impl Router {

@@ -37,7 +37,7 @@ pub struct Server {
     /// BOSH sessions of this node by sid.
     pub bosh: Arc<crate::bosh::BoshSessions>,
     /// XEP-0191 block lists by account, loaded on first use.
-    blocklists: Mutex<HashMap<BareJid, Arc<Vec<String>>>>,
+    blocklists: Mutex<HashMap<BareJid, Arc<Vec<String>>, foldhash::quality::RandomState>>,
     /// Serializes read-modify-writes of one roster item (see [`Server::roster_lock`]).
     roster_locks: Box<[tokio::sync::Mutex<()>]>,
     /// Becomes true at shutdown; every session task watches it, bound or not.
@@ -82,7 +82,7 @@ impl Server {
             bus: cluster,
             resumable: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
-            blocklists: Mutex::new(HashMap::new()),
+            blocklists: Mutex::new(HashMap::default()),
             roster_locks: (0..ROSTER_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             bosh: Arc::new(crate::bosh::BoshSessions::default()),
             shutdown: watch::Sender::new(false),

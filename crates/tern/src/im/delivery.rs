@@ -25,7 +25,8 @@ pub(super) async fn outbound_message(server: &Server, s: &mut ImSession, stanza:
         return Reply::error(&stanza, err);
     }
     carbons::copy_sent(server, s, &stanza);
-    match deliver_message(server, &stanza, &to).await {
+    let sender = Jid::from(s.jid.clone());
+    match deliver_from(server, &stanza, &to, Some(&sender)).await {
         Ok(()) => Reply::default(),
         Err(e) => Reply::error(&stanza, e),
     }
@@ -33,6 +34,12 @@ pub(super) async fn outbound_message(server: &Server, s: &mut ImSession, stanza:
 
 /// Deliver a message to a local JID following RFC 6121 §8.5. `Err` is what to bounce.
 pub async fn deliver_message(server: &Server, stanza: &Element, to: &Jid) -> Result<(), StanzaError> {
+    let sender = crate::router::jid_of(stanza.attr("from"));
+    deliver_from(server, stanza, to, sender.as_ref()).await
+}
+
+/// [`deliver_message`] with the sender (the stanza's `from`) already known.
+async fn deliver_from(server: &Server, stanza: &Element, to: &Jid, sender: Option<&Jid>) -> Result<(), StanzaError> {
     let domain = to.domain().as_str();
     if !server.is_local(domain) {
         return Err(remote_error());
@@ -42,8 +49,7 @@ pub async fn deliver_message(server: &Server, stanza: &Element, to: &Jid) -> Res
         // A message to the server itself: nothing here consumes messages.
         return Ok(());
     }
-    let sender = crate::router::jid_of(stanza.attr("from"));
-    if let Some(from) = &sender
+    if let Some(from) = sender
         && server.blocks(&bare, from).await {
             // XEP-0191 §3.5: the blocked entity learns nothing but that delivery failed.
             return Err(StanzaError::new(StanzaCondition::ServiceUnavailable));
