@@ -48,8 +48,9 @@ pub struct Resource {
     pub jid: FullJid,
     pub handle: SessionHandle,
     /// Last broadcast available presence (RFC 6121 §4.2); None until initial presence.
-    /// Shared: routing takes snapshots of the resource list for every stanza.
-    pub presence: Option<Arc<Element>>,
+    /// Kept serialized (see [`StoredPresence`]); shared, since routing takes snapshots of
+    /// the resource list for every stanza.
+    pub presence: Option<StoredPresence>,
     pub priority: i8,
     /// Requested the roster: receives roster pushes and subscription requests (§2.1.6).
     pub interested: bool,
@@ -60,6 +61,24 @@ pub struct Resource {
 impl Resource {
     pub fn available(&self) -> bool {
         self.presence.is_some()
+    }
+}
+
+/// A resource's last available presence, as its XML: a parsed element costs about a KB
+/// in tree nodes for every connected session, this a hundred bytes; it is parsed again
+/// only when sent (probes, a new resource of the same account).
+#[derive(Clone, Debug)]
+pub struct StoredPresence(Arc<str>);
+
+impl StoredPresence {
+    pub fn new(p: &Element) -> Self {
+        StoredPresence(tern_wire::to_string(p).into())
+    }
+
+    /// The presence element.
+    pub fn element(&self) -> Option<Element> {
+        let limits = tern_wire::Limits::default();
+        tern_wire::parse_document_in(self.0.as_bytes(), limits, Some(tern_wire::NS_CLIENT)).ok()
     }
 }
 
@@ -165,6 +184,15 @@ mod tests {
     fn handle(id: u64) -> (SessionHandle, mpsc::Receiver<SessionMsg>) {
         let (tx, rx) = mpsc::channel(4);
         (SessionHandle { id, tx }, rx)
+    }
+
+    #[test]
+    fn stored_presence_round_trips() {
+        let p: Element = "<presence xmlns='jabber:client' xml:lang='en'><show>away</show><status>a &amp; b</status>\
+            <c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='n' ver='v'/><priority>5</priority></presence>"
+            .parse()
+            .expect("presence");
+        assert_eq!(StoredPresence::new(&p).element(), Some(p));
     }
 
     #[test]

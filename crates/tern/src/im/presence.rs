@@ -2,8 +2,6 @@
 //! directed presence, unavailable on session end, and the subscription flows of §3 driven
 //! by the pure state machine in `tern_core::roster`.
 
-use std::sync::Arc;
-
 use jid::{BareJid, Jid};
 use minidom::Element;
 use tern_core::roster::{apply, SubEvent};
@@ -14,7 +12,7 @@ use tracing::warn;
 
 use super::roster::{self, parts, sub_state, updated_item};
 use super::{offline, recipient, ImSession, Reply};
-use crate::router::deliver_to;
+use crate::router::{deliver_to, StoredPresence};
 use crate::server::Server;
 
 /// A presence stanza from the client.
@@ -66,7 +64,7 @@ async fn broadcast_available(server: &Server, s: &mut ImSession, stanza: Element
     let initial = !s.available;
     let priority = priority_of(&stanza);
     server.router.update(&s.jid, |r| {
-        r.presence = Some(Arc::new(stanza.clone()));
+        r.presence = Some(StoredPresence::new(&stanza));
         r.priority = priority;
     });
     s.available = true;
@@ -87,7 +85,7 @@ async fn broadcast_available(server: &Server, s: &mut ImSession, stanza: Element
     // The user's other available resources (§4.2.2, last bullet).
     for r in server.router.resources(&s.bare) {
         if r.jid != s.jid
-            && let Some(mut p) = r.presence.as_deref().cloned() {
+            && let Some(mut p) = r.presence.as_ref().and_then(StoredPresence::element) {
                 set_attr(&mut p, "from", r.jid.as_str());
                 set_attr(&mut p, "to", s.jid.as_str());
                 reply.to_client.push(p);
@@ -167,7 +165,7 @@ async fn probe_answer(server: &Server, contact: &BareJid, s: &ImSession) -> Vec<
         .resources(contact)
         .into_iter()
         .filter_map(|r| {
-            let mut p = r.presence.as_deref().cloned()?;
+            let mut p = r.presence.as_ref().and_then(StoredPresence::element)?;
             set_attr(&mut p, "from", r.jid.as_str());
             set_attr(&mut p, "to", s.jid.as_str());
             Some(p)
@@ -319,7 +317,7 @@ async fn send_presence_of(server: &Server, of: &BareJid, to: &BareJid, ptype: Op
         return;
     }
     for r in server.router.resources(of) {
-        let Some(mut p) = r.presence.as_deref().cloned() else { continue };
+        let Some(mut p) = r.presence.as_ref().and_then(StoredPresence::element) else { continue };
         if let Some(t) = ptype {
             p = elem("presence", ns::CLIENT, &[("type", t)]);
         }
