@@ -5,7 +5,6 @@
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
 use super::resume::ResumeRequest;
+use super::timer::LazyTimer;
 use super::transport::{Transport, TransportError};
 use crate::im::{self, ImSession};
 use crate::router::{SessionHandle, SessionMsg, INBOX_CAPACITY};
@@ -57,10 +57,8 @@ struct Driver {
     leftovers: Vec<minidom::Element>,
     /// The node's shutdown signal; `None` once it fired.
     shutdown: Option<watch::Receiver<bool>>,
-    /// The session's timer. Kept across turns and moved only to an earlier deadline: a
-    /// later one (activity pushing the keepalive back) is found when it fires, so traffic
-    /// does not re-register a timer per stanza.
-    timer: Pin<Box<tokio::time::Sleep>>,
+    /// The session's timer (keepalive, authentication timeout, resumption window).
+    timer: LazyTimer,
 }
 
 /// Run a session over `transport` until it ends (and its resumption window, if any).
@@ -96,7 +94,7 @@ pub async fn run(server: Arc<Server>, transport: Box<dyn Transport>, conn: ConnI
         stop: false,
         leftovers: Vec::new(),
         shutdown: Some(shutdown),
-        timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+        timer: LazyTimer::default(),
     };
     if d.shutdown.as_ref().is_some_and(|s| *s.borrow()) {
         d.shutdown = None;
@@ -156,10 +154,7 @@ impl Driver {
             if events.capacity() > 0 {
                 events = Vec::new();
             }
-            let deadline = self.deadline();
-            if self.timer.is_elapsed() || deadline < self.timer.deadline() {
-                self.timer.as_mut().reset(deadline);
-            }
+            self.timer.arm(self.deadline());
             tokio::select! {
                 msg = self.rx.recv() => match msg {
                     Some(m) => {

@@ -7,6 +7,7 @@ pub mod readbuf;
 pub mod resume;
 pub mod tcp;
 pub mod throttle;
+pub mod timer;
 pub mod transport;
 
 use std::sync::Arc;

@@ -7,7 +7,6 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,10 +17,11 @@ use tern_core::{StreamCondition, StreamError};
 use tern_wire::websocket::{encode_close, encode_frame, parse_ws_message, ws_close, ws_open, Opcode, WsCodec, WsError, WsMessage};
 use tern_wire::{FramerError, Limits, StreamEvent};
 use tokio::io::AsyncWriteExt as _;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use crate::c2s::readbuf::ReadBuf;
 use crate::c2s::throttle::ByteThrottle;
+use crate::c2s::timer::LazyTimer;
 use crate::c2s::transport::{write_all_timed, Transport, TransportError};
 use crate::config::Config;
 
@@ -40,7 +40,7 @@ pub struct WsTransport {
     wait_until: Option<Instant>,
     last_rx: Instant,
     ping_sent: bool,
-    ping_timer: Pin<Box<Sleep>>,
+    ping_timer: LazyTimer,
     ping_interval: Duration,
     ping_timeout: Duration,
     /// Status of the close frame sent on shutdown.
@@ -68,7 +68,7 @@ impl WsTransport {
             wait_until: None,
             last_rx: Instant::now(),
             ping_sent: false,
-            ping_timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            ping_timer: LazyTimer::default(),
             ping_interval: cfg.websocket.ping_interval(),
             ping_timeout: cfg.websocket.ping_timeout(),
             close_code: CLOSE_NORMAL,
@@ -134,11 +134,7 @@ impl Transport for WsTransport {
         let Some(io) = self.io.as_mut() else { return Ok(false) };
         let data = loop {
             let deadline = self.last_rx + self.ping_interval + if self.ping_sent { self.ping_timeout } else { Duration::ZERO };
-            // The timer only moves to an earlier deadline; traffic pushing it back is seen
-            // when it fires (no timer registration per message).
-            if self.ping_timer.is_elapsed() || deadline < self.ping_timer.deadline() {
-                self.ping_timer.as_mut().reset(deadline);
-            }
+            self.ping_timer.arm(deadline);
             tokio::select! {
                 r = self.buf.fill(io) => break r?,
                 _ = &mut self.ping_timer => {
