@@ -63,7 +63,7 @@ pub struct Response {
     /// The rid of the request answered.
     pub rid: u64,
     /// The stanzas carried.
-    pub payload: Vec<Element>,
+    pub payload: Payload,
     /// `type='terminate'` with this condition (`None`: a normal response).
     pub terminate: Option<Terminal>,
     /// `ack` attribute, when acks are in use and it differs from `rid` (§9.1).
@@ -76,6 +76,55 @@ pub struct Response {
     /// `report` and `time` (§9.2): the client's acks show it never got the response to
     /// this rid, sent this many milliseconds ago; it should ask for it again.
     pub report: Option<(u64, u64)>,
+}
+
+/// The stanzas of a response.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Payload {
+    /// As first sent.
+    Stanzas(Vec<Element>),
+    /// Resent from the buffer of recent responses (§14.3), which keeps their XML: a few
+    /// hundred bytes a response, where element trees took KBs per idle session.
+    Serialized(Box<str>),
+}
+
+impl Default for Payload {
+    fn default() -> Self {
+        Payload::Stanzas(Vec::new())
+    }
+}
+
+impl Payload {
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Payload::Stanzas(v) => v.is_empty(),
+            Payload::Serialized(s) => s.is_empty(),
+        }
+    }
+
+    /// The buffered copy of stanzas.
+    fn serialized(stanzas: &[Element]) -> Self {
+        let mut out = String::new();
+        for el in stanzas {
+            tern_wire::write_element(&mut out, el, None);
+        }
+        Payload::Serialized(out.into_boxed_str())
+    }
+
+    /// The stanzas as elements; a serialized payload (a retransmission that could not be
+    /// handed over) is parsed again. `None` only if that fails, which XML this module
+    /// wrote never does.
+    pub fn into_stanzas(self) -> Option<Vec<Element>> {
+        match self {
+            Payload::Stanzas(v) => Some(v),
+            Payload::Serialized(s) => {
+                let doc = format!("<body xmlns='{NS_HTTPBIND}'>{s}</body>");
+                let limits = tern_wire::Limits { max_stanza_bytes: doc.len() + 1, ..tern_wire::Limits::default() };
+                let body = tern_wire::parse_document(doc.as_bytes(), limits).ok()?;
+                Some(body.children().cloned().collect())
+            }
+        }
+    }
 }
 
 /// A terminal binding condition (§17.2), possibly wrapping a stream error (XEP-0206 §8).
@@ -186,7 +235,12 @@ impl BoshSession {
     }
 
     pub fn poll_output(&mut self) -> Option<BoshOutput> {
-        self.out.pop_front()
+        let o = self.out.pop_front();
+        if o.is_none() {
+            // Responses are large: an idle session keeps no room for them.
+            self.out = VecDeque::new();
+        }
+        o
     }
 
     pub fn is_ended(&self) -> bool {
@@ -386,10 +440,11 @@ impl BoshSession {
         let creation = !self.creation_answered;
         self.creation_answered = true;
         let ack = (self.acks && self.last_rid != rid).then_some(self.last_rid);
-        let payload = std::mem::take(&mut self.queue);
+        let stanzas = std::mem::take(&mut self.queue);
         let report = self.report.take();
-        let response = Response { rid, payload, terminate: None, ack, creation, recoverable_error: false, report };
-        self.sent.insert(rid, response.clone());
+        let cached = Response { rid, payload: Payload::serialized(&stanzas), terminate: None, ack, creation, recoverable_error: false, report };
+        self.sent.insert(rid, cached);
+        let response = Response { rid, payload: Payload::Stanzas(stanzas), terminate: None, ack, creation, recoverable_error: false, report };
         self.sent_at.insert(rid, self.now);
         while self.sent.len() > self.requests as usize {
             self.sent.pop_first();
@@ -462,9 +517,12 @@ impl BoshSession {
         if response.terminate.is_some() {
             return;
         }
-        self.sent.remove(&response.rid);
-        self.sent_at.remove(&response.rid);
-        let mut payload = response.payload;
+        let rid = response.rid;
+        // Should a resent payload not parse again, it stays buffered for the client to
+        // ask for once more: never dropped.
+        let Some(mut payload) = response.payload.into_stanzas() else { return };
+        self.sent.remove(&rid);
+        self.sent_at.remove(&rid);
         payload.append(&mut self.queue);
         self.queue = payload;
     }
@@ -477,12 +535,12 @@ impl BoshSession {
 
 /// The answer that releases a superseded HTTP request (§14.3: a recoverable error).
 fn empty_response(rid: u64) -> Response {
-    Response { rid, payload: Vec::new(), terminate: None, ack: None, creation: false, recoverable_error: true, report: None }
+    Response { rid, payload: Payload::default(), terminate: None, ack: None, creation: false, recoverable_error: true, report: None }
 }
 
 fn terminal_response(rid: u64, condition: &'static str) -> Response {
     let terminate = Some(Terminal { condition, children: Vec::new() });
-    Response { rid, payload: Vec::new(), terminate, ack: None, creation: false, recoverable_error: false, report: None }
+    Response { rid, payload: Payload::default(), terminate, ack: None, creation: false, recoverable_error: false, report: None }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! attributes, §8 payloads, §9 `ack`, §17 terminal conditions; XEP-0206 §3 `xmpp:version`
 //! and `xmpp:restartlogic`).
 
-use tern_core::bosh::{Response, NS_HTTPBIND, NS_XBOSH};
+use tern_core::bosh::{Payload, Response, NS_HTTPBIND, NS_XBOSH};
 
 /// What the creation response advertises.
 #[derive(Clone, Debug)]
@@ -89,7 +89,14 @@ pub fn render(resp: &Response, session: Option<&SessionAttrs>) -> String {
         return out;
     }
     out.push('>');
-    for el in resp.payload.iter().chain(children) {
+    let stanzas = match &resp.payload {
+        Payload::Stanzas(v) => v.as_slice(),
+        Payload::Serialized(xml) => {
+            out.push_str(xml);
+            &[]
+        }
+    };
+    for el in stanzas.iter().chain(children) {
         tern_wire::write_element(&mut out, el, None);
     }
     out.push_str("</body>");
@@ -103,7 +110,7 @@ mod tests {
     use tern_core::bosh::Terminal;
 
     fn resp(creation: bool) -> Response {
-        Response { rid: 10, payload: Vec::new(), terminate: None, ack: None, creation, recoverable_error: false, report: None }
+        Response { rid: 10, payload: Payload::default(), terminate: None, ack: None, creation, recoverable_error: false, report: None }
     }
 
     #[test]
@@ -121,7 +128,7 @@ mod tests {
             acks: false,
         };
         let mut r = resp(true);
-        r.payload.push(Element::bare("features", tern_wire::NS_STREAMS));
+        r.payload = Payload::Stanzas(vec![Element::bare("features", tern_wire::NS_STREAMS)]);
         let xml = render(&r, Some(&attrs));
         let el: Element = xml.parse().expect("well-formed");
         assert_eq!(el.attr("sid"), Some("s1"));

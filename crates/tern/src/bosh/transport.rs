@@ -202,7 +202,13 @@ impl Transport for BoshTransport {
     async fn read(&mut self, events: &mut Vec<StreamEvent>) -> Result<bool, TransportError> {
         loop {
             if !self.events.is_empty() {
-                events.append(&mut self.events);
+                // Moved, not copied: this transport keeps no room for events while idle.
+                if events.is_empty() {
+                    *events = std::mem::take(&mut self.events);
+                } else {
+                    events.append(&mut self.events);
+                    self.events = Vec::new();
+                }
                 return Ok(true);
             }
             if self.eof {

@@ -104,12 +104,17 @@ where
         };
         let resp = match resp.extensions().get::<Deferred>().and_then(Deferred::take) {
             None => resp,
-            // The client went away: the future is dropped, so a held BOSH request learns
-            // that its response was never delivered and the session keeps the stanzas.
-            Some(later) => match c.respond_unless_closed(later, limits).await {
-                Some(real) => with_headers_of(real, &resp),
-                None => return debug!(peer = %peer, "HTTP client closed the connection before the response"),
-            },
+            Some(later) => {
+                // A held request keeps only the placeholder's header fields.
+                let fields = header_fields(resp);
+                match c.respond_unless_closed(later, limits).await {
+                    Some(real) => with_fields(real, fields),
+                    // The client went away: the future is dropped, so a held BOSH request
+                    // learns that its response was never delivered and the session keeps
+                    // the stanzas.
+                    None => return debug!(peer = %peer, "HTTP client closed the connection before the response"),
+                }
+            }
         };
         close |= resp.headers().get(header::CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
         if Box::pin(write_response(&mut c.io, resp, head_only, close)).await.is_err() || close {
@@ -207,11 +212,16 @@ impl<S: AsyncRead + Unpin> Conn<S> {
     }
 }
 
-/// `real`, with the header fields of `placeholder` it does not set itself.
-fn with_headers_of(mut real: Response<Body>, placeholder: &Response<Body>) -> Response<Body> {
-    for (name, value) in placeholder.headers() {
-        if !real.headers().contains_key(name) {
-            real.headers_mut().insert(name.clone(), value.clone());
+/// The header fields of a placeholder response, without the rest of it.
+fn header_fields(placeholder: Response<Body>) -> Box<[(HeaderName, HeaderValue)]> {
+    placeholder.headers().iter().map(|(n, v)| (n.clone(), v.clone())).collect()
+}
+
+/// `real`, with the placeholder's header `fields` it does not set itself.
+fn with_fields(mut real: Response<Body>, fields: Box<[(HeaderName, HeaderValue)]>) -> Response<Body> {
+    for (name, value) in fields {
+        if !real.headers().contains_key(&name) {
+            real.headers_mut().insert(name, value);
         }
     }
     real
@@ -335,7 +345,10 @@ where
         async move {
             let resp = app.oneshot(req.map(Body::new)).await.unwrap_or_else(|e| match e {});
             let resp = match resp.extensions().get::<Deferred>().and_then(Deferred::take) {
-                Some(later) => with_headers_of(later.await, &resp),
+                Some(later) => {
+                    let fields = header_fields(resp);
+                    with_fields(later.await, fields)
+                }
                 None => resp,
             };
             Ok::<_, Infallible>(resp)
