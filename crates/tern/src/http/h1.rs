@@ -64,57 +64,39 @@ where
         let head_len = match c.read_head(wait, limits.request).await {
             Ok(n) => n,
             Err(Stop::Quiet) => return,
-            Err(Stop::Refuse(status)) => return refuse(&mut c.io, status).await,
+            Err(Stop::Refuse(status)) => return Box::pin(refuse(&mut c.io, status)).await,
         };
-        let req = match parse_head(&c.pending[..head_len]) {
-            Ok(r) => r,
-            Err(status) => {
-                debug!(peer = %peer, status = status.as_u16(), "bad HTTP request");
-                return refuse(&mut c.io, status).await;
-            }
-        };
-        if req.headers().contains_key(header::UPGRADE) {
-            // Everything read so far, head included, goes to hyper.
-            return Box::pin(upgrade(c.io, c.pending, app, peer, limits)).await;
-        }
-        let body_len = match body_length(req.headers()) {
-            Ok(n) if n <= limits.max_body => n,
-            Ok(_) => return refuse(&mut c.io, StatusCode::PAYLOAD_TOO_LARGE).await,
-            Err(status) => return refuse(&mut c.io, status).await,
-        };
-        if body_len > 0 && expects_continue(req.headers()) && c.pending.len() == head_len {
-            if c.io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {
-                return;
-            }
-        }
-        let body = match c.read_body(head_len, body_len, limits.request).await {
-            Ok(b) => b,
-            Err(Stop::Quiet) => return,
-            Err(Stop::Refuse(status)) => return refuse(&mut c.io, status).await,
-        };
-        let head_only = req.method() == Method::HEAD;
-        let mut close = wants_close(req.version(), req.headers());
-        let mut req = req.map(|()| Body::from(body));
-        req.extensions_mut().insert(Peer(peer));
-        // Boxed, like the writing below: the task's own future, which an idle keep-alive
-        // connection keeps, then does not reserve room for the routes' futures (KBs).
-        let routed = app.clone().oneshot(req);
-        let Some(resp) = Box::pin(c.respond_unless_closed(async { routed.await.unwrap_or_else(|e| match e {}) }, limits)).await else {
-            return debug!(peer = %peer, "HTTP client closed the connection before the response");
-        };
-        let resp = match resp.extensions().get::<Deferred>().and_then(Deferred::take) {
-            None => resp,
-            Some(later) => {
-                // A held request keeps only the placeholder's header fields.
-                let fields = header_fields(resp);
-                match c.respond_unless_closed(later, limits).await {
-                    Some(real) => with_fields(real, fields),
-                    // The client went away: the future is dropped, so a held BOSH request
-                    // learns that its response was never delivered and the session keeps
-                    // the stanzas.
-                    None => return debug!(peer = %peer, "HTTP client closed the connection before the response"),
+        // The request itself is read and routed in a boxed step that ends before any long
+        // wait: the task's own future keeps room only for those waits (the next request, a
+        // held response), not for a request and the routes' futures (KBs per connection).
+        let (step, head_only, mut close) = {
+            let req = match parse_head(&c.pending[..head_len]) {
+                Ok(r) => r,
+                Err(status) => {
+                    debug!(peer = %peer, status = status.as_u16(), "bad HTTP request");
+                    return Box::pin(refuse(&mut c.io, status)).await;
                 }
+            };
+            if req.headers().contains_key(header::UPGRADE) {
+                // Everything read so far, head included, goes to hyper.
+                return Box::pin(upgrade(c.io, c.pending, app, peer, limits)).await;
             }
+            let head_only = req.method() == Method::HEAD;
+            let close = wants_close(req.version(), req.headers());
+            (Box::pin(c.answer(app.clone(), req, head_len, peer, limits)), head_only, close)
+        };
+        let resp = match step.await {
+            Ok(Answer::Now(resp)) => resp,
+            Ok(Answer::Held(later, fields)) => match c.respond_unless_closed(later, limits).await {
+                Some(real) => with_fields(real, fields),
+                // The client went away: the future is dropped, so a held BOSH request
+                // learns that its response was never delivered and the session keeps
+                // the stanzas.
+                None => return debug!(peer = %peer, "HTTP client closed the connection before the response"),
+            },
+            Ok(Answer::Gone) => return debug!(peer = %peer, "HTTP client closed the connection before the response"),
+            Err(Stop::Quiet) => return,
+            Err(Stop::Refuse(status)) => return Box::pin(refuse(&mut c.io, status)).await,
         };
         close |= resp.headers().get(header::CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
         if Box::pin(write_response(&mut c.io, resp, head_only, close)).await.is_err() || close {
@@ -127,12 +109,47 @@ where
     }
 }
 
+/// The routes' answer to a request.
+enum Answer {
+    Now(Response<Body>),
+    /// A held request (see [`Deferred`]): its response, and the placeholder's header fields.
+    Held(super::DeferredResponse, Box<[(HeaderName, HeaderValue)]>),
+    /// The client closed the connection first.
+    Gone,
+}
+
 /// A connection and the bytes read from it that no request has used yet (the start of a
 /// pipelined request).
 struct Conn<S> {
     io: S,
     rb: ReadBuf,
     pending: Vec<u8>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    /// Read the body of the request whose head is `req` (`head_len` bytes) and route it.
+    async fn answer(&mut self, app: Router, req: Request<()>, head_len: usize, peer: SocketAddr, limits: Limits) -> Result<Answer, Stop> {
+        let body_len = match body_length(req.headers()) {
+            Ok(n) if n <= limits.max_body => n,
+            Ok(_) => return Err(Stop::Refuse(StatusCode::PAYLOAD_TOO_LARGE)),
+            Err(status) => return Err(Stop::Refuse(status)),
+        };
+        if body_len > 0 && expects_continue(req.headers()) && self.pending.len() == head_len {
+            self.io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.map_err(|_| Stop::Quiet)?;
+        }
+        let body = self.read_body(head_len, body_len, limits.request).await?;
+        let mut req = req.map(|()| Body::from(body));
+        req.extensions_mut().insert(Peer(peer));
+        let routed = app.oneshot(req);
+        let Some(resp) = self.respond_unless_closed(async { routed.await.unwrap_or_else(|e| match e {}) }, limits).await else {
+            return Ok(Answer::Gone);
+        };
+        Ok(match resp.extensions().get::<Deferred>().and_then(Deferred::take) {
+            None => Answer::Now(resp),
+            // A held request keeps only the placeholder's header fields.
+            Some(later) => Answer::Held(later, header_fields(resp)),
+        })
+    }
 }
 
 impl<S: AsyncRead + Unpin> Conn<S> {

@@ -142,7 +142,7 @@ async fn bosh_post(
 #[derive(Clone)]
 pub struct Deferred(Arc<std::sync::Mutex<Option<DeferredResponse>>>);
 
-type DeferredResponse = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+pub(crate) type DeferredResponse = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
 
 impl Deferred {
     fn new(f: impl std::future::Future<Output = Response> + Send + 'static) -> Self {
