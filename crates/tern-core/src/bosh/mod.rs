@@ -81,10 +81,11 @@ pub struct Response {
 /// The stanzas of a response.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Payload {
-    /// As first sent.
+    /// Elements (server-built responses such as stream features in tests).
     Stanzas(Vec<Element>),
-    /// Resent from the buffer of recent responses (§14.3), which keeps their XML: a few
-    /// hundred bytes a response, where element trees took KBs per idle session.
+    /// Serialized when the response is made, so the buffer of recent responses (§14.3)
+    /// keeps XML: a few hundred bytes a response, where element trees took KBs per idle
+    /// session.
     Serialized(Box<str>),
 }
 
@@ -111,8 +112,8 @@ impl Payload {
         Payload::Serialized(out.into_boxed_str())
     }
 
-    /// The stanzas as elements; a serialized payload (a retransmission that could not be
-    /// handed over) is parsed again. `None` only if that fails, which XML this module
+    /// The stanzas as elements; a serialized payload (a response that could not be handed
+    /// over) is parsed again. `None` only if that fails, which XML this module
     /// wrote never does.
     pub fn into_stanzas(self) -> Option<Vec<Element>> {
         match self {
@@ -442,9 +443,10 @@ impl BoshSession {
         let ack = (self.acks && self.last_rid != rid).then_some(self.last_rid);
         let stanzas = std::mem::take(&mut self.queue);
         let report = self.report.take();
-        let cached = Response { rid, payload: Payload::serialized(&stanzas), terminate: None, ack, creation, recoverable_error: false, report };
-        self.sent.insert(rid, cached);
-        let response = Response { rid, payload: Payload::Stanzas(stanzas), terminate: None, ack, creation, recoverable_error: false, report };
+        // Serialized once: the response and its buffered copy carry the same XML.
+        let payload = Payload::serialized(&stanzas);
+        let response = Response { rid, payload, terminate: None, ack, creation, recoverable_error: false, report };
+        self.sent.insert(rid, response.clone());
         self.sent_at.insert(rid, self.now);
         while self.sent.len() > self.requests as usize {
             self.sent.pop_first();
@@ -518,8 +520,8 @@ impl BoshSession {
             return;
         }
         let rid = response.rid;
-        // Should a resent payload not parse again, it stays buffered for the client to
-        // ask for once more: never dropped.
+        // Should the payload not parse again, it stays buffered for the client to ask for
+        // once more: never dropped.
         let Some(mut payload) = response.payload.into_stanzas() else { return };
         self.sent.remove(&rid);
         self.sent_at.remove(&rid);
