@@ -1,50 +1,44 @@
-//! Reading a connection without holding a large buffer while it is idle (RFC 6120 §13.12
-//! resource use: most client connections wait most of the time). A read waits with a small
-//! buffer; when that fills up, whatever else is already available (in the kernel or in the
-//! TLS layer) is taken at once, without waiting, into a buffer that is released at the next
-//! read.
+//! Reading a connection without holding a buffer while it is idle (RFC 6120 §13.12
+//! resource use: most client connections wait most of the time). A read waits with no
+//! buffer of its own: each poll reads into a buffer on the poll's stack, and only the bytes
+//! that arrived are copied out, into memory the caller releases once it has used them. A
+//! waiting connection's future thus keeps no room for input.
 
 use std::io;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{ready, Poll};
 
-use futures_util::FutureExt as _;
-use tokio::io::{AsyncRead, AsyncReadExt as _};
+use tokio::io::{AsyncRead, ReadBuf as TokioReadBuf};
 
-/// Bytes held while waiting for input.
-const SMALL: usize = 512;
-/// Most bytes taken without waiting after the small buffer filled up.
-const DRAIN: usize = 16 * 1024;
+/// Most bytes one read takes (what is already available, in the kernel or the TLS layer).
+const MOST: usize = 16 * 1024;
 
-/// A connection's read buffer: [`SMALL`] bytes while idle.
-pub struct ReadBuf {
-    small: [u8; SMALL],
-    big: Vec<u8>,
+/// Wait for input and append it to `to`: the number of bytes appended, 0 at end of
+/// stream. Cancel-safe: bytes are appended only when a poll completes the read.
+pub async fn read_into<R: AsyncRead + Unpin + ?Sized>(io: &mut R, to: &mut Vec<u8>) -> io::Result<usize> {
+    std::future::poll_fn(|cx| {
+        let mut stack = [MaybeUninit::<u8>::uninit(); MOST];
+        let mut buf = TokioReadBuf::uninit(&mut stack);
+        ready!(Pin::new(&mut *io).poll_read(cx, &mut buf))?;
+        to.extend_from_slice(buf.filled());
+        Poll::Ready(Ok(buf.filled().len()))
+    })
+    .await
 }
 
-impl Default for ReadBuf {
-    fn default() -> Self {
-        ReadBuf { small: [0; SMALL], big: Vec::new() }
-    }
+/// A connection's input: what the last read returned, released at the next read.
+#[derive(Default)]
+pub struct ReadBuf {
+    last: Vec<u8>,
 }
 
 impl ReadBuf {
-    /// Wait for input and return what was read; empty at end of stream. Cancel-safe: only
-    /// the wait for the first bytes is an await point.
+    /// Wait for input and return what was read; empty at end of stream. Cancel-safe.
     pub async fn fill<R: AsyncRead + Unpin + ?Sized>(&mut self, io: &mut R) -> io::Result<&[u8]> {
-        self.big = Vec::new();
-        let n = io.read(&mut self.small).await?;
-        if n < SMALL {
-            return Ok(&self.small[..n]);
-        }
-        let mut big = vec![0; SMALL + DRAIN];
-        big[..SMALL].copy_from_slice(&self.small);
-        // An error here shows again at the next read; these bytes are handled first.
-        let more = match io.read(&mut big[SMALL..]).now_or_never() {
-            Some(Ok(m)) => m,
-            _ => 0,
-        };
-        big.truncate(SMALL + more);
-        self.big = big;
-        Ok(&self.big)
+        self.last = Vec::new();
+        read_into(io, &mut self.last).await?;
+        Ok(&self.last)
     }
 }
 
@@ -53,7 +47,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn small_reads_and_drained_bursts() {
+    async fn small_reads_and_bursts() {
         let (mut client, mut server) = tokio::io::duplex(64 * 1024);
         let mut rb = ReadBuf::default();
         tokio::io::AsyncWriteExt::write_all(&mut client, b"<presence/>").await.expect("write");
@@ -62,8 +56,24 @@ mod tests {
         tokio::io::AsyncWriteExt::write_all(&mut client, &burst).await.expect("write");
         let got = rb.fill(&mut server).await.expect("read").to_vec();
         assert_eq!(got, burst, "the whole burst in one read");
+        let big = vec![b'x'; MOST + 100];
+        tokio::io::AsyncWriteExt::write_all(&mut client, &big).await.expect("write");
+        assert_eq!(rb.fill(&mut server).await.expect("read").len(), MOST, "one read takes at most MOST");
+        assert_eq!(rb.fill(&mut server).await.expect("read").len(), 100);
         drop(client);
         assert!(rb.fill(&mut server).await.expect("eof").is_empty());
-        assert!(rb.big.is_empty(), "nothing large kept while waiting");
+        assert_eq!(rb.last.capacity(), 0, "nothing kept while waiting");
+    }
+
+    #[tokio::test]
+    async fn appends_and_waits_without_losing_bytes() {
+        let (mut client, mut server) = tokio::io::duplex(1024);
+        let mut got = b"GET".to_vec();
+        // A read cancelled while waiting takes nothing.
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(20), read_into(&mut server, &mut got)).await;
+        assert!(waited.is_err());
+        tokio::io::AsyncWriteExt::write_all(&mut client, b" / HTTP/1.1").await.expect("write");
+        assert_eq!(read_into(&mut server, &mut got).await.expect("read"), 11);
+        assert_eq!(got, b"GET / HTTP/1.1");
     }
 }

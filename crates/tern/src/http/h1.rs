@@ -3,7 +3,7 @@
 //! axum routes answer. Why not hyper: it reserves an 8 KiB read buffer and an 8 KiB write
 //! buffer per connection for the connection's life, and a BOSH client keeps two connections
 //! open, one of them idle and the other holding a request for up to `wait` seconds
-//! (XEP-0124 §11). Here an idle connection holds a 512-byte wait buffer and nothing else.
+//! (XEP-0124 §11). Here a waiting connection holds no read buffer at all ([`read_into`]).
 //!
 //! A WebSocket upgrade (RFC 6455 §4) is handed to hyper with the bytes already read, so
 //! the handshake code is the same on every listener.
@@ -24,7 +24,7 @@ use tower::ServiceExt as _;
 use tracing::debug;
 
 use super::{Deferred, Peer};
-use crate::c2s::readbuf::ReadBuf;
+use crate::c2s::readbuf::read_into;
 
 /// Largest request head (request line and headers).
 const MAX_HEAD: usize = 16 * 1024;
@@ -52,103 +52,129 @@ enum Stop {
 }
 
 /// Serve requests on `io` until the client closes, a limit is hit, or a response closes it.
-pub async fn serve<S>(io: S, app: Router, peer: SocketAddr, limits: Limits)
+///
+/// The returned future is what a connection's task keeps for the connection's life, so it
+/// holds little: an `async` block that captures the connection once (an `async fn` keeps
+/// room for its arguments and again for the locals they move into), awaiting only the
+/// two long waits (the next request's head, a held response) itself. Reading and routing
+/// a request, writing a response and refusing one run in boxed steps that end before.
+pub fn serve<S>(io: S, app: Router, peer: SocketAddr, limits: Limits) -> impl std::future::Future<Output = ()> + Send
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut c = Conn { io, rb: ReadBuf::default(), pending: Vec::new() };
-    let mut first = true;
-    loop {
-        let wait = if first { limits.request } else { limits.idle };
-        first = false;
-        let head_len = match c.read_head(wait, limits.request).await {
-            Ok(n) => n,
-            Err(Stop::Quiet) => return,
-            Err(Stop::Refuse(status)) => return Box::pin(refuse(&mut c.io, status)).await,
-        };
-        // The request itself is read and routed in a boxed step that ends before any long
-        // wait: the task's own future keeps room only for those waits (the next request, a
-        // held response), not for a request and the routes' futures (KBs per connection).
-        let (step, head_only, mut close) = {
-            let req = match parse_head(&c.pending[..head_len]) {
-                Ok(r) => r,
-                Err(status) => {
-                    debug!(peer = %peer, status = status.as_u16(), "bad HTTP request");
-                    return Box::pin(refuse(&mut c.io, status)).await;
-                }
+    let mut c = Conn { io, pending: Vec::new() };
+    async move {
+        let mut wait = limits.request;
+        loop {
+            let next = match c.read_head(wait, limits.request).await {
+                Ok(head_len) => Box::pin(c.request(head_len, &app, peer, limits)).await,
+                Err(stop) => Next::Stop(stop),
             };
-            if req.headers().contains_key(header::UPGRADE) {
+            wait = limits.idle;
+            let (resp, head_only, close) = match next {
+                Next::Respond(resp, head_only, close) => (*resp, head_only, close),
+                Next::Held(held) => {
+                    let Held { later, fields, head_only, close } = *held;
+                    match c.respond_unless_closed(later, limits).await {
+                        Some(real) => (with_fields(real, fields), head_only, close),
+                        // The client went away: the future is dropped, so a held BOSH
+                        // request learns that its response was never delivered and the
+                        // session keeps the stanzas.
+                        None => return debug!(peer = %peer, "HTTP client closed the connection before the response"),
+                    }
+                }
                 // Everything read so far, head included, goes to hyper.
-                return Box::pin(upgrade(c.io, c.pending, app, peer, limits)).await;
+                Next::Upgrade => return Box::pin(upgrade(c.io, c.pending, app, peer, limits)).await,
+                Next::Stop(Stop::Quiet) => return,
+                Next::Stop(Stop::Refuse(status)) => return Box::pin(refuse(&mut c.io, status)).await,
+            };
+            if !Box::pin(c.send(resp, head_only, close)).await {
+                return;
             }
-            let head_only = req.method() == Method::HEAD;
-            let close = wants_close(req.version(), req.headers());
-            (Box::pin(c.answer(app.clone(), req, head_len, peer, limits)), head_only, close)
-        };
-        let resp = match step.await {
-            Ok(Answer::Now(resp)) => resp,
-            Ok(Answer::Held(later, fields)) => match c.respond_unless_closed(later, limits).await {
-                Some(real) => with_fields(real, fields),
-                // The client went away: the future is dropped, so a held BOSH request
-                // learns that its response was never delivered and the session keeps
-                // the stanzas.
-                None => return debug!(peer = %peer, "HTTP client closed the connection before the response"),
-            },
-            Ok(Answer::Gone) => return debug!(peer = %peer, "HTTP client closed the connection before the response"),
-            Err(Stop::Quiet) => return,
-            Err(Stop::Refuse(status)) => return Box::pin(refuse(&mut c.io, status)).await,
-        };
-        close |= resp.headers().get(header::CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-        if Box::pin(write_response(&mut c.io, resp, head_only, close)).await.is_err() || close {
-            let _ = c.io.shutdown().await;
-            return;
-        }
-        if c.pending.is_empty() {
-            c.pending = Vec::new();
         }
     }
 }
 
-/// The routes' answer to a request.
-enum Answer {
-    Now(Response<Body>),
-    /// A held request (see [`Deferred`]): its response, and the placeholder's header fields.
-    Held(super::DeferredResponse, Box<[(HeaderName, HeaderValue)]>),
-    /// The client closed the connection first.
-    Gone,
+/// What follows a request's head.
+enum Next {
+    /// Write this response (`HEAD` request, close after it). Boxed: this value outlives
+    /// the waits that follow it, so it should be small.
+    Respond(Box<Response<Body>>, bool, bool),
+    /// Wait for a held request's response.
+    Held(Box<Held>),
+    /// A WebSocket upgrade.
+    Upgrade,
+    Stop(Stop),
+}
+
+/// A held request (see [`Deferred`]): its response, and the placeholder's header fields.
+struct Held {
+    later: super::DeferredResponse,
+    fields: Box<[(HeaderName, HeaderValue)]>,
+    head_only: bool,
+    close: bool,
 }
 
 /// A connection and the bytes read from it that no request has used yet (the start of a
 /// pipelined request).
 struct Conn<S> {
     io: S,
-    rb: ReadBuf,
     pending: Vec<u8>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
-    /// Read the body of the request whose head is `req` (`head_len` bytes) and route it.
-    async fn answer(&mut self, app: Router, req: Request<()>, head_len: usize, peer: SocketAddr, limits: Limits) -> Result<Answer, Stop> {
+    /// The request whose head is the first `head_len` pending bytes: its body is read and
+    /// it is routed.
+    async fn request(&mut self, head_len: usize, app: &Router, peer: SocketAddr, limits: Limits) -> Next {
+        let req = match parse_head(&self.pending[..head_len]) {
+            Ok(r) => r,
+            Err(status) => {
+                debug!(peer = %peer, status = status.as_u16(), "bad HTTP request");
+                return Next::Stop(Stop::Refuse(status));
+            }
+        };
+        if req.headers().contains_key(header::UPGRADE) {
+            return Next::Upgrade;
+        }
+        let head_only = req.method() == Method::HEAD;
+        let close = wants_close(req.version(), req.headers());
         let body_len = match body_length(req.headers()) {
             Ok(n) if n <= limits.max_body => n,
-            Ok(_) => return Err(Stop::Refuse(StatusCode::PAYLOAD_TOO_LARGE)),
-            Err(status) => return Err(Stop::Refuse(status)),
+            Ok(_) => return Next::Stop(Stop::Refuse(StatusCode::PAYLOAD_TOO_LARGE)),
+            Err(status) => return Next::Stop(Stop::Refuse(status)),
         };
-        if body_len > 0 && expects_continue(req.headers()) && self.pending.len() == head_len {
-            self.io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.map_err(|_| Stop::Quiet)?;
+        if body_len > 0 && expects_continue(req.headers()) && self.pending.len() == head_len && self.io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {
+            return Next::Stop(Stop::Quiet);
         }
-        let body = self.read_body(head_len, body_len, limits.request).await?;
+        let body = match self.read_body(head_len, body_len, limits.request).await {
+            Ok(b) => b,
+            Err(stop) => return Next::Stop(stop),
+        };
         let mut req = req.map(|()| Body::from(body));
         req.extensions_mut().insert(Peer(peer));
-        let routed = app.oneshot(req);
+        let routed = app.clone().oneshot(req);
         let Some(resp) = self.respond_unless_closed(async { routed.await.unwrap_or_else(|e| match e {}) }, limits).await else {
-            return Ok(Answer::Gone);
+            debug!(peer = %peer, "HTTP client closed the connection before the response");
+            return Next::Stop(Stop::Quiet);
         };
-        Ok(match resp.extensions().get::<Deferred>().and_then(Deferred::take) {
-            None => Answer::Now(resp),
+        match resp.extensions().get::<Deferred>().and_then(Deferred::take) {
+            None => Next::Respond(Box::new(resp), head_only, close),
             // A held request keeps only the placeholder's header fields.
-            Some(later) => Answer::Held(later, header_fields(resp)),
-        })
+            Some(later) => Next::Held(Box::new(Held { later, fields: header_fields(resp), head_only, close })),
+        }
+    }
+
+    /// Write a response: `false` once the connection is closed.
+    async fn send(&mut self, resp: Response<Body>, head_only: bool, close: bool) -> bool {
+        let close = close || resp.headers().get(header::CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        if write_response(&mut self.io, resp, head_only, close).await.is_err() || close {
+            let _ = self.io.shutdown().await;
+            return false;
+        }
+        if self.pending.is_empty() {
+            self.pending = Vec::new();
+        }
+        true
     }
 }
 
@@ -156,13 +182,7 @@ impl<S: AsyncRead + Unpin> Conn<S> {
     /// Append the next bytes to `pending`: `Ok(false)` when the connection ended or failed,
     /// `Err` when `until` passed first.
     async fn read_more(&mut self, until: tokio::time::Instant) -> Result<bool, tokio::time::error::Elapsed> {
-        match tokio::time::timeout_at(until, self.rb.fill(&mut self.io)).await? {
-            Ok(d) if !d.is_empty() => {
-                self.pending.extend_from_slice(d);
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        Ok(matches!(tokio::time::timeout_at(until, read_into(&mut self.io, &mut self.pending)).await?, Ok(n) if n > 0))
     }
 
     /// Wait for a complete request head; its length. `wait` bounds the wait for its first
@@ -217,11 +237,8 @@ impl<S: AsyncRead + Unpin> Conn<S> {
             tokio::select! {
                 biased;
                 r = &mut respond => return Some(r),
-                d = self.rb.fill(&mut self.io), if watch => match d {
-                    Ok(d) if !d.is_empty() => {
-                        self.pending.extend_from_slice(d);
-                        watch = self.pending.len() <= MAX_HEAD + limits.max_body;
-                    }
+                n = read_into(&mut self.io, &mut self.pending), if watch => match n {
+                    Ok(n) if n > 0 => watch = self.pending.len() <= MAX_HEAD + limits.max_body,
                     _ => return None,
                 },
             }

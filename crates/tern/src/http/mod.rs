@@ -64,31 +64,34 @@ pub async fn serve(server: Arc<Server>, listener: TcpListener, kind: ListenerKin
     let acceptor = tokio_rustls::TlsAcceptor::from(server.certs.server_config());
     crate::listen::accept_forever(listener, move |stream, peer| {
         let app = app.clone();
-        let server = server.clone();
         let acceptor = acceptor.clone();
+        let timeout = server.config.http.request_timeout();
+        let limits = h1::Limits {
+            request: timeout,
+            // A BOSH client's second connection waits while the first holds a request.
+            idle: timeout + Duration::from_secs(u64::from(server.config.bosh.max_wait_secs)),
+            // Room for the BOSH endpoint to see an oversized body and name the condition.
+            max_body: 2 * crate::bosh::handler::body_limit(&server),
+        };
         async move {
-            let timeout = server.config.http.request_timeout();
-            let limits = h1::Limits {
-                request: timeout,
-                // A BOSH client's second connection waits while the first holds a request.
-                idle: timeout + Duration::from_secs(u64::from(server.config.bosh.max_wait_secs)),
-                // Room for the BOSH endpoint to see an oversized body and name the condition.
-                max_body: 2 * crate::bosh::handler::body_limit(&server),
-            };
             if tls {
-                // Boxed: the handshake's state is not kept for the connection's life.
-                match tokio::time::timeout(timeout, Box::pin(acceptor.accept(stream))).await {
-                    // Boxed: a TLS connection's state is larger, and plain connections
-                    // should not reserve room for it.
-                    Ok(Ok(s)) => Box::pin(h1::serve(s, app, peer, limits)).await,
-                    _ => debug!(peer = %peer, "HTTPS handshake failed or timed out"),
-                }
+                // Boxed: a TLS connection's state (handshake, then a larger stream) is
+                // larger, and plain connections should not reserve room for it.
+                Box::pin(serve_tls(acceptor, stream, app, peer, limits)).await;
             } else {
                 h1::serve(stream, app, peer, limits).await;
             }
         }
     })
     .await;
+}
+
+/// An HTTPS connection: the TLS handshake within the request timeout, then HTTP/1.1.
+async fn serve_tls(acceptor: tokio_rustls::TlsAcceptor, stream: tokio::net::TcpStream, app: Router, peer: SocketAddr, limits: h1::Limits) {
+    match tokio::time::timeout(limits.request, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => h1::serve(s, app, peer, limits).await,
+        _ => debug!(peer = %peer, "HTTPS handshake failed or timed out"),
+    }
 }
 
 /// The client address: the TCP peer, or `X-Forwarded-For` when the peer is a trusted proxy
