@@ -11,3 +11,4 @@ pub mod bosh;
 pub mod http;
 pub mod ws;
 pub mod listen;
+pub mod inbox;

@@ -9,7 +9,6 @@ use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 use tern_core::StreamError;
 use tern_core::routing::ResourceInfo;
-use tokio::sync::mpsc;
 
 /// Capacity of a session's inbox. A session that falls this far behind is kicked rather
 /// than allowed to hold unbounded memory; what could not be delivered goes offline.
@@ -18,8 +17,7 @@ pub const INBOX_CAPACITY: usize = 1024;
 /// A message to a session task.
 #[derive(Debug)]
 pub enum SessionMsg {
-    /// Deliver this stanza to the client (boxed: the inbox's slots stay small, and a
-    /// channel allocates a block of slots up front).
+    /// Deliver this stanza to the client (boxed: the inbox's slots stay small).
     Stanza(Box<Element>),
     /// End the session with this stream error (conflict on resource replacement, shutdown).
     Kick(Box<StreamError>),
@@ -32,7 +30,7 @@ pub enum SessionMsg {
 pub struct SessionHandle {
     /// Unique per session task, to tell a replaced session from its successor.
     pub id: u64,
-    pub tx: mpsc::Sender<SessionMsg>,
+    pub tx: crate::inbox::Sender<SessionMsg>,
 }
 
 impl SessionHandle {
@@ -181,8 +179,8 @@ pub fn jid_of(s: Option<&str>) -> Option<Jid> {
 mod tests {
     use super::*;
 
-    fn handle(id: u64) -> (SessionHandle, mpsc::Receiver<SessionMsg>) {
-        let (tx, rx) = mpsc::channel(4);
+    fn handle(id: u64) -> (SessionHandle, crate::inbox::Receiver<SessionMsg>) {
+        let (tx, rx) = crate::inbox::channel(4);
         (SessionHandle { id, tx }, rx)
     }
 
@@ -211,7 +209,7 @@ mod tests {
 
     #[test]
     fn full_inbox_refuses() {
-        let (tx, _rx) = mpsc::channel(1);
+        let (tx, _rx) = crate::inbox::channel(1);
         let h = SessionHandle { id: 1, tx };
         assert!(h.send(SessionMsg::Stanza(Box::new(Element::bare("message", "jabber:client")))));
         assert!(!h.send(SessionMsg::Stanza(Box::new(Element::bare("message", "jabber:client")))));

@@ -9,15 +9,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tern_core::bosh::{BodyRequest, BoshConfig};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::transport::BoshTransport;
 use super::{HttpReply, HttpRequest};
 use crate::c2s::driver::{self, ConnInfo};
+use crate::inbox;
 use crate::server::Server;
 
-/// Requests a session task may have queued from the HTTP side.
+/// Requests a session task may have queued from the HTTP side: more than a client may
+/// have open at once (`requests`, XEP-0124 §11), so only an overactive client meets it.
 const REQUEST_QUEUE: usize = 16;
 
 /// The answer to a POSTed body: now, or once its session responds (a held request).
@@ -35,7 +37,7 @@ impl From<HttpReply> for Posted {
 }
 
 /// Answer one POSTed body.
-pub async fn post(server: &Arc<Server>, peer: IpAddr, https: bool, bytes: &[u8]) -> Posted {
+pub fn post(server: &Arc<Server>, peer: IpAddr, https: bool, bytes: &[u8]) -> Posted {
     let limits = tern_wire::Limits { max_stanza_bytes: body_limit(server), ..tern_wire::Limits::default() };
     let el = match tern_wire::parse_document(bytes, limits) {
         Ok(el) => el,
@@ -59,13 +61,13 @@ pub async fn post(server: &Arc<Server>, peer: IpAddr, https: bool, bytes: &[u8])
                 warn!(peer = %peer, "BOSH: plain HTTP request for a session created over HTTPS");
                 HttpReply::refused().into()
             }
-            Some((tx, _)) => forward(server, tx, req).await,
+            Some((tx, _)) => forward(server, peer, &tx, req),
             None => {
                 info!(peer = %peer, "BOSH: unknown sid");
                 HttpReply::terminal("item-not-found").into()
             }
         },
-        None => create(server, peer, https, req).await,
+        None => create(server, peer, https, req),
     }
 }
 
@@ -75,7 +77,7 @@ pub fn body_limit(server: &Server) -> usize {
 }
 
 /// A new session (§7.1): checks, then a session task with a BOSH transport.
-async fn create(server: &Arc<Server>, peer: IpAddr, https: bool, req: BodyRequest) -> Posted {
+fn create(server: &Arc<Server>, peer: IpAddr, https: bool, req: BodyRequest) -> Posted {
     let to = req.to.as_deref().map(str::to_ascii_lowercase);
     if !to.as_deref().is_some_and(|d| server.is_local(d)) {
         info!(peer = %peer, to = ?req.to, "BOSH: host-unknown");
@@ -87,7 +89,7 @@ async fn create(server: &Arc<Server>, peer: IpAddr, https: bool, req: BodyReques
         return HttpReply::terminal("policy-violation").into();
     }
     let sid = tern_core::xml::random_id(18);
-    let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
+    let (tx, rx) = inbox::channel(REQUEST_QUEUE);
     server.bosh.insert(&sid, tx.clone(), https);
     let bosh_cfg = BoshConfig {
         max_wait: cfg.max_wait_secs,
@@ -105,14 +107,19 @@ async fn create(server: &Arc<Server>, peer: IpAddr, https: bool, req: BodyReques
     let transport = BoshTransport::new(sid.clone(), rx, bosh_cfg, server.bosh.clone(), host, describe, redirect);
     let info = ConnInfo { peer, encrypted: https, starttls: false, tls_required: false };
     tokio::spawn(driver::run(server.clone(), Box::new(transport), info));
-    forward(server, tx, req).await
+    forward(server, peer, &tx, req)
 }
 
 /// Hand a request to its session; the answer comes later.
-async fn forward(server: &Server, tx: mpsc::Sender<HttpRequest>, body: BodyRequest) -> Posted {
+fn forward(server: &Server, peer: IpAddr, tx: &inbox::Sender<HttpRequest>, body: BodyRequest) -> Posted {
     let (reply, rx) = oneshot::channel();
-    if tx.send(HttpRequest { body: Box::new(body), reply }).await.is_err() {
-        return HttpReply::terminal("item-not-found").into();
+    if tx.try_send(HttpRequest { body: Box::new(body), reply }).is_err() {
+        if tx.is_closed() {
+            return HttpReply::terminal("item-not-found").into();
+        }
+        // §11 overactivity: far more requests at once than the session allows.
+        warn!(peer = %peer, "BOSH: too many requests queued for one session");
+        return HttpReply::terminal("policy-violation").into();
     }
     // The session answers within `wait`; this only bounds a session task that died.
     let bound = Duration::from_secs(u64::from(server.config.bosh.max_wait_secs) + 30);

@@ -12,12 +12,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tern_core::bosh::BodyRequest;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
+
+use crate::inbox;
 
 /// A request handed from the HTTP handler to the session task.
 #[derive(Debug)]
 pub struct HttpRequest {
-    /// Boxed: a channel allocates a block of slots up front, and a session holds one.
+    /// Boxed: the inbox's slots stay small.
     pub body: Box<BodyRequest>,
     pub reply: oneshot::Sender<HttpReply>,
 }
@@ -51,7 +53,7 @@ impl HttpReply {
 #[derive(Debug, Default)]
 pub struct BoshSessions {
     /// sid → (the session task's inbox, created over HTTPS).
-    map: Mutex<HashMap<String, (mpsc::Sender<HttpRequest>, bool)>>,
+    map: Mutex<HashMap<String, (inbox::Sender<HttpRequest>, bool)>>,
     creations: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
 
@@ -60,11 +62,11 @@ const MAX_TRACKED_IPS: usize = 100_000;
 
 impl BoshSessions {
     /// The session's inbox and whether it was created over HTTPS.
-    pub fn get(&self, sid: &str) -> Option<(mpsc::Sender<HttpRequest>, bool)> {
+    pub fn get(&self, sid: &str) -> Option<(inbox::Sender<HttpRequest>, bool)> {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).get(sid).cloned()
     }
 
-    pub fn insert(&self, sid: &str, tx: mpsc::Sender<HttpRequest>, secure: bool) {
+    pub fn insert(&self, sid: &str, tx: inbox::Sender<HttpRequest>, secure: bool) {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(sid.to_owned(), (tx, secure));
     }
 

@@ -14,7 +14,7 @@ use minidom::Element;
 use tern_core::bosh::{BodyRequest, BoshConfig, BoshOutput, BoshSession, EndReason, ReqId, Terminal};
 use tern_core::{StreamCondition, StreamError};
 use tern_wire::{StreamEvent, StreamHeader};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::debug;
 
 use super::body::{render, SessionAttrs};
@@ -24,7 +24,7 @@ use crate::c2s::transport::{Transport, TransportError};
 /// The session task's side of a BOSH session.
 pub struct BoshTransport {
     sid: String,
-    rx: mpsc::Receiver<HttpRequest>,
+    rx: crate::inbox::Receiver<HttpRequest>,
     cfg: BoshConfig,
     session: Option<BoshSession>,
     waiting: HashMap<ReqId, oneshot::Sender<HttpReply>>,
@@ -43,7 +43,7 @@ pub struct BoshTransport {
 impl BoshTransport {
     pub fn new(
         sid: String,
-        rx: mpsc::Receiver<HttpRequest>,
+        rx: crate::inbox::Receiver<HttpRequest>,
         cfg: BoshConfig,
         sessions: Arc<BoshSessions>,
         host: Option<String>,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use jid::{BareJid, FullJid};
 use tern_core::{C2sSession, Output, SessionConfig, StanzaCondition, StanzaError, StreamCondition, StreamError};
 use tern_wire::StreamEvent;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tracing::{debug, info, warn};
 
 use super::resume::ResumeRequest;
@@ -45,7 +45,7 @@ struct Driver {
     session: C2sSession,
     transport: Option<Box<dyn Transport>>,
     handle: SessionHandle,
-    rx: mpsc::Receiver<SessionMsg>,
+    rx: crate::inbox::Receiver<SessionMsg>,
     peer: IpAddr,
     account: Option<BareJid>,
     im: Option<ImSession>,
@@ -77,7 +77,7 @@ pub async fn run(server: Arc<Server>, transport: Box<dyn Transport>, conn: ConnI
     };
     let _live = server.live_session();
     let shutdown = server.shutdown_signal();
-    let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
+    let (tx, rx) = crate::inbox::channel(INBOX_CAPACITY);
     let handle = SessionHandle { id: server.session_id(), tx };
     debug!(conn = %transport.describe(), session = handle.id, "connection accepted");
     let mut d = Driver {
@@ -194,7 +194,7 @@ impl Driver {
             if self.stop {
                 return;
             }
-            let Ok(m) = self.rx.try_recv() else { return };
+            let Some(m) = self.rx.try_recv() else { return };
             let more = matches!(m, SessionMsg::Stanza(_));
             self.on_msg(m).await;
             if !more {
@@ -420,8 +420,8 @@ impl Driver {
         }
         let (tx, rx) = oneshot::channel();
         let req = ResumeRequest { transport, h, encrypted: self.session.is_encrypted(), reply: tx };
-        if let Err(e) = old.tx.try_send(SessionMsg::Resume(Box::new(req))) {
-            if let SessionMsg::Resume(req) = e.into_inner() {
+        if let Err(msg) = old.tx.try_send(SessionMsg::Resume(Box::new(req))) {
+            if let SessionMsg::Resume(req) = msg {
                 self.transport = Some(req.transport);
             }
             self.session.resume_failed();
@@ -510,7 +510,7 @@ impl Driver {
         let leftovers = std::mem::take(&mut self.leftovers);
         im::deliver_unacked(&self.server, leftovers).await;
         self.rx.close();
-        while let Ok(msg) = self.rx.try_recv() {
+        while let Some(msg) = self.rx.try_recv() {
             match msg {
                 SessionMsg::Stanza(el) => im::reroute(&self.server, *el).await,
                 SessionMsg::Resume(req) => {

@@ -126,7 +126,7 @@ async fn bosh_post(
             return (StatusCode::REQUEST_TIMEOUT, [(header::CONNECTION, "close")]).into_response();
         }
     };
-    match crate::bosh::handler::post(&st.server, ip, st.https, &bytes).await {
+    match crate::bosh::handler::post(&st.server, ip, st.https, &bytes) {
         Posted::Now(r) => reply(r),
         Posted::Later(answer) => {
             // The routes (and CORS) finish now with a placeholder; the connection waits

@@ -8,7 +8,6 @@ use minidom::Element;
 use tern_core::ns;
 use tern_core::xml::{elem, set_attr, text_elem};
 use tern_store::{MemoryStore, Store, Subscription};
-use tokio::sync::mpsc;
 
 use super::*;
 use crate::config::Config;
@@ -17,14 +16,14 @@ use crate::tls::CertStore;
 
 struct Fake {
     im: ImSession,
-    rx: mpsc::Receiver<SessionMsg>,
+    rx: crate::inbox::Receiver<SessionMsg>,
 }
 
 impl Fake {
     /// Everything delivered to this session so far.
     fn inbox(&mut self) -> Vec<Element> {
         let mut v = Vec::new();
-        while let Ok(SessionMsg::Stanza(e)) = self.rx.try_recv() {
+        while let Some(SessionMsg::Stanza(e)) = self.rx.try_recv() {
             v.push(*e);
         }
         v
@@ -44,7 +43,7 @@ async fn server(dir: &tempfile::TempDir) -> Arc<Server> {
 
 fn session(server: &Server, full: &str) -> Fake {
     let jid = FullJid::new(full).expect("jid");
-    let (tx, rx) = mpsc::channel(64);
+    let (tx, rx) = crate::inbox::channel(64);
     let id = server.session_id();
     server.router.bind(&jid, SessionHandle { id, tx });
     Fake { im: ImSession::new(jid, id), rx }
