@@ -462,6 +462,7 @@ async fn cors_preflight_and_headers() {
     let body = creation_xml(1, 10, "");
     let ok = ep.request("POST", &[("Origin", "http://allowed.example")], body.as_bytes()).await;
     assert_eq!(ok.header("access-control-allow-origin"), Some("http://allowed.example"), "{ok:?}");
+    assert_eq!(ok.header("vary"), Some("Origin"), "the answer depends on the origin: {ok:?}");
     let other = ep.request("POST", &[("Origin", "http://evil.example")], body.as_bytes()).await;
     assert_eq!(other.header("access-control-allow-origin"), None, "{other:?}");
     let pre = ep.request("OPTIONS", &[("Origin", "http://allowed.example"), ("Access-Control-Request-Method", "POST")], b"").await;

@@ -175,10 +175,8 @@ pub struct BoshSession {
     ahead: RidMap<(ReqId, BodyRequest)>,
     held: VecDeque<Held>,
     queue: Vec<Element>,
-    /// Recent responses by rid, for retransmission (§14.3).
-    sent: RidMap<Response>,
-    /// When each buffered response went out.
-    sent_at: RidMap<Instant>,
+    /// Recent responses by rid, for retransmission (§14.3), and when each went out.
+    sent: RidMap<(Response, Instant)>,
     /// A `report` to attach to the next response (§9.2).
     report: Option<(u64, u64)>,
     creation_answered: bool,
@@ -214,7 +212,6 @@ impl BoshSession {
             held: VecDeque::new(),
             queue: Vec::new(),
             sent: RidMap::default(),
-            sent_at: RidMap::default(),
             report: None,
             creation_answered: false,
             key: create.newkey.clone(),
@@ -299,7 +296,7 @@ impl BoshSession {
 
     /// A rid already seen: resend its response, take over its held slot, or fail (§14.3).
     fn repeat(&mut self, req: ReqId, body: BodyRequest) {
-        if let Some(r) = self.sent.get(&body.rid) {
+        if let Some((r, _)) = self.sent.get(&body.rid) {
             let response = r.clone();
             return self.out.push_back(BoshOutput::Respond { req, response });
         }
@@ -314,9 +311,8 @@ impl BoshSession {
         self.last_rid = body.rid;
         if let Some(ack) = body.ack {
             self.sent.retain(|rid, _| *rid > ack);
-            self.sent_at.retain(|rid, _| *rid > ack);
             // §9.2: a response older than the ack window the client should have seen by now.
-            let missed = self.sent_at.iter().find(|(rid, at)| **rid < body.rid.saturating_sub(1) && now.duration_since(**at) >= REPORT_AFTER);
+            let missed = self.sent.iter().map(|(rid, (_, at))| (rid, at)).find(|(rid, at)| **rid < body.rid.saturating_sub(1) && now.duration_since(**at) >= REPORT_AFTER);
             if let Some((rid, at)) = missed {
                 self.report = Some((*rid, now.duration_since(*at).as_millis() as u64));
             }
@@ -446,14 +442,12 @@ impl BoshSession {
         // Serialized once: the response and its buffered copy carry the same XML.
         let payload = Payload::serialized(&stanzas);
         let response = Response { rid, payload, terminate: None, ack, creation, recoverable_error: false, report };
-        self.sent.insert(rid, response.clone());
-        self.sent_at.insert(rid, self.now);
-        while self.sent.len() > self.requests as usize {
+        // The oldest goes first (this rid is the newest), so the buffer never needs room
+        // for more than `requests` responses.
+        while self.sent.len() >= self.requests as usize {
             self.sent.pop_first();
         }
-        while self.sent_at.len() > self.requests as usize {
-            self.sent_at.pop_first();
-        }
+        self.sent.insert(rid, (response.clone(), self.now));
         self.out.push_back(BoshOutput::Respond { req, response });
         if self.held.is_empty() {
             self.last_activity = self.now;
@@ -524,7 +518,6 @@ impl BoshSession {
         // once more: never dropped.
         let Some(mut payload) = response.payload.into_stanzas() else { return };
         self.sent.remove(&rid);
-        self.sent_at.remove(&rid);
         payload.append(&mut self.queue);
         self.queue = payload;
     }

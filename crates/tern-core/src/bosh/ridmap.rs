@@ -28,11 +28,15 @@ impl<V> RidMap<V> {
         self.find(*rid).ok().map(|i| &mut self.entries[i].1)
     }
 
-    /// Insert or replace.
+    /// Insert or replace. Room is made for one entry at a time, not the vector's usual four
+    /// at first and doubling: a session keeps two or three entries for its whole life.
     pub(super) fn insert(&mut self, rid: u64, v: V) {
         match self.find(rid) {
             Ok(i) => self.entries[i].1 = v,
-            Err(i) => self.entries.insert(i, (rid, v)),
+            Err(i) => {
+                self.entries.reserve_exact(1);
+                self.entries.insert(i, (rid, v));
+            }
         }
     }
 
@@ -89,6 +93,7 @@ mod tests {
         }
         m.insert(7, 71);
         assert_eq!(m.iter().map(|(r, v)| (*r, *v)).collect::<Vec<_>>(), [(3, 30), (5, 50), (7, 71), (9, 90)]);
+        assert_eq!(m.entries.capacity(), 4, "room for the entries alone");
         assert_eq!(m.get(&5), Some(&50));
         *m.get_mut(&5).expect("5") = 51;
         assert_eq!(m.remove(&5), Some(51));

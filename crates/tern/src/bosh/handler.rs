@@ -99,12 +99,10 @@ fn create(server: &Arc<Server>, peer: IpAddr, https: bool, req: BodyRequest) -> 
         polling: cfg.polling_secs,
         max_queue: cfg.max_queue,
     };
-    let scheme = if https { "https" } else { "http" };
     let http = &server.config.http;
     let host = http.public_hostname.clone().filter(|_| http.pin_sessions);
-    let describe = format!("bosh+{scheme} {peer} sid={sid}");
     let redirect = http.shutdown_redirect_uri.clone();
-    let transport = BoshTransport::new(sid.clone(), rx, bosh_cfg, server.bosh.clone(), host, describe, redirect);
+    let transport = BoshTransport::new(sid, rx, bosh_cfg, server.bosh.clone(), host, peer, https, redirect);
     let info = ConnInfo { peer, encrypted: https, starttls: false, tls_required: false };
     tokio::spawn(driver::run(server.clone(), Box::new(transport), info));
     forward(server, peer, &tx, req)

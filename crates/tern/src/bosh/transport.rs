@@ -4,8 +4,8 @@
 //! restart is `xmpp:restart` (XEP-0206 §5); stream errors end the session with
 //! `remote-stream-error` or the matching binding condition (XEP-0206 §8).
 
-use std::collections::HashMap;
 use std::io;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,33 +21,61 @@ use super::body::{render, SessionAttrs};
 use super::{BoshSessions, HttpReply, HttpRequest, DEFAULT_CONTENT_TYPE};
 use crate::c2s::transport::{Transport, TransportError};
 
-/// The session task's side of a BOSH session.
+/// The session task's side of a BOSH session. Every idle BOSH session keeps one, so it
+/// keeps what it needs in little room: the stream header is rebuilt from the few attributes
+/// the client chose, the description for logs from the peer and sid.
 pub struct BoshTransport {
-    sid: String,
     rx: crate::inbox::Receiver<HttpRequest>,
     cfg: BoshConfig,
     session: Option<BoshSession>,
-    waiting: HashMap<ReqId, oneshot::Sender<HttpReply>>,
+    /// Reply channels of the requests not answered yet, by request.
+    waiting: Vec<(ReqId, oneshot::Sender<HttpReply>)>,
     next_req: ReqId,
-    header: StreamHeader,
+    /// The stream the creation request opened (XEP-0206 §3).
+    opened: Option<Box<Opened>>,
     attrs: SessionAttrs,
-    content_type: String,
+    /// The creation request's `content` (§7.1); `None`: [`DEFAULT_CONTENT_TYPE`].
+    content_type: Option<Box<str>>,
     events: Vec<StreamEvent>,
     eof: bool,
     sessions: Arc<BoshSessions>,
-    describe: String,
+    peer: IpAddr,
+    https: bool,
     /// `see-other-uri` target on shutdown.
     redirect: Option<String>,
 }
 
+/// The creation request's stream attributes, for the stream header of each (re)start.
+struct Opened {
+    to: Option<String>,
+    version: Option<String>,
+    lang: Option<String>,
+}
+
+impl Opened {
+    fn header(&self) -> StreamHeader {
+        StreamHeader {
+            to: self.to.clone(),
+            version: Some(self.version.clone().unwrap_or_else(|| "1.0".to_owned())),
+            lang: self.lang.clone(),
+            stream_ns: tern_wire::NS_STREAMS.to_owned(),
+            content_ns: tern_wire::NS_CLIENT.to_owned(),
+            name: "stream".to_owned(),
+            ..StreamHeader::default()
+        }
+    }
+}
+
 impl BoshTransport {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         sid: String,
         rx: crate::inbox::Receiver<HttpRequest>,
         cfg: BoshConfig,
         sessions: Arc<BoshSessions>,
         host: Option<String>,
-        describe: String,
+        peer: IpAddr,
+        https: bool,
         redirect: Option<String>,
     ) -> Self {
         let attrs = SessionAttrs {
@@ -63,19 +91,19 @@ impl BoshTransport {
             acks: false,
         };
         Self {
-            sid,
             rx,
             cfg,
             session: None,
-            waiting: HashMap::new(),
+            waiting: Vec::new(),
             next_req: 1,
-            header: StreamHeader::default(),
+            opened: None,
             attrs,
-            content_type: DEFAULT_CONTENT_TYPE.to_owned(),
+            content_type: None,
             events: Vec::new(),
             eof: false,
             sessions,
-            describe,
+            peer,
+            https,
             redirect,
         }
     }
@@ -83,7 +111,8 @@ impl BoshTransport {
     fn handle(&mut self, req: HttpRequest, now: Instant) {
         let id = self.next_req;
         self.next_req += 1;
-        self.waiting.insert(id, req.reply);
+        self.waiting.reserve_exact(1);
+        self.waiting.push((id, req.reply));
         match self.session.as_mut() {
             Some(s) => s.request(id, *req.body, now),
             None => self.create(id, *req.body, now),
@@ -100,18 +129,11 @@ impl BoshTransport {
         self.attrs.inactivity = s.inactivity;
         self.attrs.acks = s.uses_acks();
         if let Some(c) = body.content.as_deref().filter(|c| !c.trim().is_empty() && c.is_ascii()) {
-            self.content_type = c.to_owned();
+            self.content_type = Some(c.into());
         }
-        self.header = StreamHeader {
-            to: body.to.clone(),
-            version: Some(body.xmpp_version.clone().unwrap_or_else(|| "1.0".to_owned())),
-            lang: body.lang.clone(),
-            stream_ns: tern_wire::NS_STREAMS.to_owned(),
-            content_ns: tern_wire::NS_CLIENT.to_owned(),
-            name: "stream".to_owned(),
-            ..StreamHeader::default()
-        };
-        self.events.push(StreamEvent::Open(self.header.clone()));
+        let opened = Opened { to: body.to.clone(), version: body.xmpp_version.clone(), lang: body.lang.clone() };
+        self.events.push(StreamEvent::Open(opened.header()));
+        self.opened = Some(Box::new(opened));
         self.session = Some(s);
         if !body.payload.is_empty() {
             self.events.extend(body.payload.into_iter().map(StreamEvent::Element));
@@ -123,11 +145,12 @@ impl BoshTransport {
     fn prune_gone(&mut self) {
         let gone: Vec<ReqId> = self.waiting.iter().filter(|(_, tx)| tx.is_closed()).map(|(id, _)| *id).collect();
         for id in gone {
-            self.waiting.remove(&id);
+            take_reply(&mut self.waiting, id);
             if let Some(s) = self.session.as_mut() {
                 s.request_gone(id);
             }
         }
+
     }
 
     /// Carry out the state machine's outputs.
@@ -137,21 +160,21 @@ impl BoshTransport {
         while let Some(o) = s.poll_output() {
             match o {
                 BoshOutput::Respond { req, response } => {
-                    let Some(tx) = self.waiting.remove(&req) else { continue };
+                    let Some(tx) = take_reply(&mut self.waiting, req) else { continue };
                     let body = render(&response, Some(&self.attrs));
-                    let content_type = self.content_type.clone();
+                    let content_type = self.content_type.as_deref().unwrap_or(DEFAULT_CONTENT_TYPE).to_owned();
                     if tx.send(HttpReply { body, content_type, refuse_connection: false }).is_err() {
                         failed.push(response);
                     }
                 }
                 BoshOutput::Stanzas(v) => self.events.extend(v.into_iter().map(StreamEvent::Element)),
-                BoshOutput::Restart => self.events.push(StreamEvent::Open(self.header.clone())),
+                BoshOutput::Restart => self.events.extend(self.opened.as_ref().map(|o| StreamEvent::Open(o.header()))),
                 BoshOutput::Ended(EndReason::ClientTerminated) => {
                     self.events.push(StreamEvent::Close);
                     self.eof = true;
                 }
                 BoshOutput::Ended(reason) => {
-                    debug!(sid = %self.sid, ?reason, "BOSH session ended");
+                    debug!(sid = %self.attrs.sid, ?reason, "BOSH session ended");
                     self.eof = true;
                 }
             }
@@ -176,6 +199,16 @@ impl BoshTransport {
         }
         self.pump();
     }
+}
+
+/// The reply channel of request `id`, no longer waiting.
+fn take_reply(waiting: &mut Vec<(ReqId, oneshot::Sender<HttpReply>)>, id: ReqId) -> Option<oneshot::Sender<HttpReply>> {
+    let i = waiting.iter().position(|(r, _)| *r == id)?;
+    let (_, tx) = waiting.swap_remove(i);
+    if waiting.is_empty() {
+        *waiting = Vec::new();
+    }
+    Some(tx)
 }
 
 /// The binding condition for a stream error (XEP-0206 §8, XEP-0124 §17.2); on shutdown with a
@@ -276,7 +309,7 @@ impl Transport for BoshTransport {
 
     async fn shutdown(&mut self) {
         self.now_flush();
-        self.sessions.remove(&self.sid);
+        self.sessions.remove(&self.attrs.sid);
         self.rx.close();
     }
 
@@ -285,12 +318,13 @@ impl Transport for BoshTransport {
     }
 
     fn describe(&self) -> String {
-        self.describe.clone()
+        let scheme = if self.https { "https" } else { "http" };
+        format!("bosh+{scheme} {} sid={}", self.peer, self.attrs.sid)
     }
 }
 
 impl Drop for BoshTransport {
     fn drop(&mut self) {
-        self.sessions.remove(&self.sid);
+        self.sessions.remove(&self.attrs.sid);
     }
 }

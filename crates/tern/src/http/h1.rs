@@ -74,9 +74,9 @@ where
             let (resp, head_only, close) = match next {
                 Next::Respond(resp, head_only, close) => (*resp, head_only, close),
                 Next::Held(held) => {
-                    let Held { later, fields, head_only, close } = *held;
+                    let Held { later, head_only, close } = *held;
                     match c.respond_unless_closed(later, limits).await {
-                        Some(real) => (with_fields(real, fields), head_only, close),
+                        Some(real) => (real, head_only, close),
                         // The client went away: the future is dropped, so a held BOSH
                         // request learns that its response was never delivered and the
                         // session keeps the stanzas.
@@ -107,10 +107,9 @@ enum Next {
     Stop(Stop),
 }
 
-/// A held request (see [`Deferred`]): its response, and the placeholder's header fields.
+/// A held request (see [`Deferred`]): its response, once the session answers.
 struct Held {
     later: super::DeferredResponse,
-    fields: Box<[(HeaderName, HeaderValue)]>,
     head_only: bool,
     close: bool,
 }
@@ -159,8 +158,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         };
         match resp.extensions().get::<Deferred>().and_then(Deferred::take) {
             None => Next::Respond(Box::new(resp), head_only, close),
-            // A held request keeps only the placeholder's header fields.
-            Some(later) => Next::Held(Box::new(Held { later, fields: header_fields(resp), head_only, close })),
+            Some(later) => Next::Held(Box::new(Held { later, head_only, close })),
         }
     }
 
@@ -244,21 +242,6 @@ impl<S: AsyncRead + Unpin> Conn<S> {
             }
         }
     }
-}
-
-/// The header fields of a placeholder response, without the rest of it.
-fn header_fields(placeholder: Response<Body>) -> Box<[(HeaderName, HeaderValue)]> {
-    placeholder.headers().iter().map(|(n, v)| (n.clone(), v.clone())).collect()
-}
-
-/// `real`, with the placeholder's header `fields` it does not set itself.
-fn with_fields(mut real: Response<Body>, fields: Box<[(HeaderName, HeaderValue)]>) -> Response<Body> {
-    for (name, value) in fields {
-        if !real.headers().contains_key(&name) {
-            real.headers_mut().insert(name, value);
-        }
-    }
-    real
 }
 
 /// The length of the head (through the blank line), if complete.
@@ -379,10 +362,7 @@ where
         async move {
             let resp = app.oneshot(req.map(Body::new)).await.unwrap_or_else(|e| match e {});
             let resp = match resp.extensions().get::<Deferred>().and_then(Deferred::take) {
-                Some(later) => {
-                    let fields = header_fields(resp);
-                    with_fields(later.await, fields)
-                }
+                Some(later) => later.await,
                 None => resp,
             };
             Ok::<_, Infallible>(resp)

@@ -129,8 +129,8 @@ async fn bosh_post(
     match crate::bosh::handler::post(&st.server, ip, st.https, &bytes) {
         Posted::Now(r) => reply(r),
         Posted::Later(answer) => {
-            // The routes (and CORS) finish now with a placeholder; the connection waits
-            // for the session's answer alone (see [`Deferred`]).
+            // The routes finish now with a placeholder; the connection waits for the
+            // session's answer alone (see [`Deferred`]).
             let mut resp = StatusCode::OK.into_response();
             resp.extensions_mut().insert(Deferred::new(async move { reply(answer.await) }));
             resp
@@ -140,8 +140,8 @@ async fn bosh_post(
 
 /// The real response to a request whose placeholder went through the routes: a held BOSH
 /// request then keeps only this small future, not the routes' and middleware's (KBs per
-/// idle session). The connection takes it out, awaits it, and keeps the placeholder's
-/// headers (CORS) that the real response does not set.
+/// idle session). The connection takes it out and awaits it; middleware that sets header
+/// fields (CORS) sets them on this response too ([`Deferred::map`]).
 #[derive(Clone)]
 pub struct Deferred(Arc<std::sync::Mutex<Option<DeferredResponse>>>);
 
@@ -155,6 +155,14 @@ impl Deferred {
     /// The future, once.
     pub fn take(&self) -> Option<DeferredResponse> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Pass the response through `f` once it comes.
+    pub fn map(&self, f: impl FnOnce(Response) -> Response + Send + 'static) {
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(later) = slot.take() {
+            *slot = Some(Box::pin(async move { f(later.await) }));
+        }
     }
 }
 
