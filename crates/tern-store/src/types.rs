@@ -141,6 +141,20 @@ pub(crate) fn decode_groups(mut s: &str) -> StoreResult<Vec<String>> {
 /// `contact, name, subscription, ask, groups`.
 pub(crate) type RosterRow = (String, Option<String>, String, bool, String);
 
+/// A row of the roster joined to its account: the version, then a [`RosterRow`]'s
+/// columns, all `NULL` when the roster is empty.
+pub(crate) type VersionedRosterRow = (i64, Option<String>, Option<String>, Option<String>, Option<bool>, Option<String>);
+
+/// The item of a [`VersionedRosterRow`], if it has one.
+pub(crate) fn roster_item_from_versioned(row: VersionedRosterRow) -> Option<StoreResult<RosterItem>> {
+    let (_, contact, name, sub, ask, groups) = row;
+    let contact = contact?;
+    let Some(sub) = sub else {
+        return Some(Err(StoreError::Db(format!("roster item {contact:?} without a subscription"))));
+    };
+    Some(roster_item_from_row((contact, name, sub, ask.unwrap_or(false), groups.unwrap_or_default())))
+}
+
 pub(crate) fn roster_item_from_row(row: RosterRow) -> StoreResult<RosterItem> {
     let (jid, name, sub, ask, groups) = row;
     let subscription = Subscription::parse(&sub)

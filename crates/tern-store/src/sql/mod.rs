@@ -86,9 +86,13 @@ pub(crate) const BUMP_VERSION: &str = "UPDATE accounts \
 pub(crate) const SELECT_VERSION: &str =
     "SELECT roster_version FROM accounts WHERE vhost = $1 AND username = $2";
 
-/// A user's [`RosterRow`](crate::types::RosterRow)s, sorted.
-pub(crate) const SELECT_ROSTER: &str = "SELECT contact, name, subscription, ask, groups \
-     FROM roster_items WHERE vhost = $1 AND username = $2 ORDER BY contact";
+/// The roster version and the items (a [`VersionedRosterRow`](crate::types::VersionedRosterRow)
+/// each, or one without an item for an empty roster) in one statement: one snapshot, and
+/// one round trip to the database instead of two.
+pub(crate) const SELECT_VERSIONED_ROSTER: &str = "SELECT a.roster_version, r.contact, r.name, \
+     r.subscription, r.ask, r.groups FROM accounts a LEFT JOIN roster_items r \
+     ON r.vhost = a.vhost AND r.username = a.username \
+     WHERE a.vhost = $1 AND a.username = $2 ORDER BY r.contact";
 
 /// One [`RosterRow`](crate::types::RosterRow).
 pub(crate) const SELECT_ROSTER_ITEM: &str = "SELECT contact, name, subscription, ask, groups \

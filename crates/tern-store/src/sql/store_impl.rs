@@ -135,19 +135,19 @@ macro_rules! impl_sql_store {
                 vhost: &str,
                 user: &str,
             ) -> $crate::StoreResult<(u64, Vec<$crate::RosterItem>)> {
-                // Version first: if a change lands in between, the items are newer than
-                // the version, which only makes a client re-fetch later; it can never
-                // cache stale items under a current version.
-                let version = self.roster_version(vhost, user).await?;
-                let rows: Vec<$crate::types::RosterRow> =
-                    ::sqlx::query_as($crate::sql::SELECT_ROSTER)
+                let rows: Vec<$crate::types::VersionedRosterRow> =
+                    ::sqlx::query_as($crate::sql::SELECT_VERSIONED_ROSTER)
                         .bind(vhost)
                         .bind(user)
                         .fetch_all(&self.pool)
                         .await?;
+                let version = match rows.first() {
+                    Some(r) => $crate::sql::to_u64(r.0)?,
+                    None => 0,
+                };
                 let items = rows
                     .into_iter()
-                    .map($crate::types::roster_item_from_row)
+                    .filter_map($crate::types::roster_item_from_versioned)
                     .collect::<$crate::StoreResult<Vec<_>>>()?;
                 Ok((version, items))
             }
