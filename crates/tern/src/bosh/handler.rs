@@ -128,3 +128,39 @@ fn forward(server: &Server, peer: IpAddr, tx: &inbox::Sender<HttpRequest>, body:
         }
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use tern_store::MemoryStore;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::tls::CertStore;
+
+    fn body(rid: u64) -> BodyRequest {
+        let xml = format!("<body xmlns='{}' rid='{rid}' sid='s'/>", tern_core::bosh::NS_HTTPBIND);
+        BodyRequest::from_element(xml.parse().expect("xml")).expect("body")
+    }
+
+    fn condition(p: Posted) -> Option<String> {
+        match p {
+            Posted::Now(r) => r.body.parse::<minidom::Element>().ok().and_then(|b| b.attr("condition").map(str::to_owned)),
+            Posted::Later(_) => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_request_queue_is_overactivity_and_a_gone_session_is_unknown() {
+        let dir = tempfile::tempdir().expect("dir");
+        let cfg = Config::development_default().with_data_dir(dir.path());
+        let certs = Arc::new(CertStore::load(&cfg).expect("certs"));
+        let server = Server::new(cfg, Arc::new(MemoryStore::new()), certs).0;
+        let peer = IpAddr::from([127, 0, 0, 1]);
+        // A session task that takes nothing from its queue, which holds one request.
+        let (tx, rx) = inbox::channel(1);
+        assert!(matches!(forward(&server, peer, &tx, body(1)), Posted::Later(_)), "queued");
+        assert_eq!(condition(forward(&server, peer, &tx, body(2))).as_deref(), Some("policy-violation"));
+        drop(rx);
+        assert_eq!(condition(forward(&server, peer, &tx, body(3))).as_deref(), Some("item-not-found"));
+    }
+}
