@@ -444,7 +444,7 @@ impl BoshSession {
         let response = Response { rid, payload, terminate: None, ack, creation, recoverable_error: false, report };
         // The oldest goes first (this rid is the newest), so the buffer never needs room
         // for more than `requests` responses.
-        while self.sent.len() >= self.requests as usize {
+        while self.sent.len() >= (self.requests as usize).max(1) {
             self.sent.pop_first();
         }
         self.sent.insert(rid, (response.clone(), self.now));
