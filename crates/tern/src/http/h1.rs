@@ -73,8 +73,7 @@ where
             wait = limits.idle;
             let (resp, head_only, close) = match next {
                 Next::Respond(resp, head_only, close) => (*resp, head_only, close),
-                Next::Held(held) => {
-                    let Held { later, head_only, close } = *held;
+                Next::Held(later, head_only, close) => {
                     match c.respond_unless_closed(later, limits).await {
                         Some(real) => (real, head_only, close),
                         // The client went away: the future is dropped, so a held BOSH
@@ -100,18 +99,11 @@ enum Next {
     /// Write this response (`HEAD` request, close after it). Boxed: this value outlives
     /// the waits that follow it, so it should be small.
     Respond(Box<Response<Body>>, bool, bool),
-    /// Wait for a held request's response.
-    Held(Box<Held>),
+    /// Wait for a held request's response (see [`Deferred`]), then write it likewise.
+    Held(super::DeferredResponse, bool, bool),
     /// A WebSocket upgrade.
     Upgrade,
     Stop(Stop),
-}
-
-/// A held request (see [`Deferred`]): its response, once the session answers.
-struct Held {
-    later: super::DeferredResponse,
-    head_only: bool,
-    close: bool,
 }
 
 /// A connection and the bytes read from it that no request has used yet (the start of a
@@ -158,7 +150,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         };
         match resp.extensions().get::<Deferred>().and_then(Deferred::take) {
             None => Next::Respond(Box::new(resp), head_only, close),
-            Some(later) => Next::Held(Box::new(Held { later, head_only, close })),
+            Some(later) => Next::Held(later, head_only, close),
         }
     }
 
