@@ -196,7 +196,7 @@ async fn authenticate(
 
 /// The next SASL element; `<failure/>` becomes an error with its condition.
 async fn sasl_step(conn: &mut Conn, waiting: &'static str) -> Result<Element, ClientError> {
-    let el = expect(conn, waiting, |el| el.ns() == ns::SASL).await?;
+    let el = expect(conn, waiting, |el| el.has_ns(ns::SASL)).await?;
     match el.name() {
         "failure" => Err(ClientError::SaslFailure(first_child_name(&el))),
         "challenge" | "success" => Ok(el),
@@ -306,7 +306,7 @@ fn error_condition(stanza: &Element) -> String {
         .get_child("error", ns::CLIENT)
         .and_then(|e| {
             e.children()
-                .find(|c| c.ns() == ns::XMPP_STANZAS && c.name() != "text")
+                .find(|c| c.has_ns(ns::XMPP_STANZAS) && c.name() != "text")
         })
         .map_or_else(|| "undefined-condition".to_owned(), |c| c.name().to_owned())
 }

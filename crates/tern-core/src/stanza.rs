@@ -17,7 +17,7 @@ pub enum StanzaKind {
 impl StanzaKind {
     /// Classify a top-level element in the `jabber:client` namespace.
     pub fn of(el: &Element) -> Option<Self> {
-        if el.ns() != ns::CLIENT {
+        if !el.has_ns(ns::CLIENT) {
             return None;
         }
         match el.name() {

@@ -42,7 +42,7 @@ pub use document::{parse_document, parse_document_in};
 pub use error::FramerError;
 pub use framer::{StreamEvent, StreamFramer, StreamHeader};
 pub use limits::{Limits, MAX_TOKEN_BYTES};
-pub use serialize::{stream_header, to_string, to_string_in_stream, write_element};
+pub use serialize::{stream_header, to_string, to_string_in_stream, write_element, XmlSink};
 
 /// Internals for the cargo-fuzz targets: the whole-document fast path and the full parser,
 /// to compare them.

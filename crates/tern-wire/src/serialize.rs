@@ -14,7 +14,7 @@
 //! attributes in the `xmlns` namespace, are skipped: namespace
 //! declarations are derived from the elements' namespaces.
 
-use core::fmt::Write as _;
+use std::borrow::Cow;
 
 use minidom::{Element, Node};
 
@@ -43,10 +43,41 @@ pub fn to_string_in_stream(el: &Element, content_ns: &str) -> String {
     out
 }
 
+/// Room made before each element is written: a typical stanza fits, so an
+/// empty buffer is not grown several times over.
+const INITIAL_CAPACITY: usize = 256;
+
+/// Where serialized XML goes: a `String`, or the bytes of an outgoing
+/// frame (always whole UTF-8 strings are appended).
+pub trait XmlSink {
+    fn push_str(&mut self, s: &str);
+    /// Make room for at least `n` more bytes.
+    fn reserve(&mut self, n: usize);
+}
+
+impl XmlSink for String {
+    fn push_str(&mut self, s: &str) {
+        String::push_str(self, s);
+    }
+    fn reserve(&mut self, n: usize) {
+        String::reserve(self, n);
+    }
+}
+
+impl XmlSink for Vec<u8> {
+    fn push_str(&mut self, s: &str) {
+        self.extend_from_slice(s.as_bytes());
+    }
+    fn reserve(&mut self, n: usize) {
+        Vec::reserve(self, n);
+    }
+}
+
 /// Append the serialization of `el` to `out`. `in_stream` is `None` for
 /// self-contained output ([`to_string`]) or the stream's content namespace
 /// ([`to_string_in_stream`]).
-pub fn write_element(out: &mut String, el: &Element, in_stream: Option<&str>) {
+pub fn write_element<S: XmlSink + ?Sized>(out: &mut S, el: &Element, in_stream: Option<&str>) {
+    out.reserve(INITIAL_CAPACITY);
     let mut w = Writer {
         out,
         next_prefix: 0,
@@ -95,13 +126,13 @@ pub(crate) fn push_attr(out: &mut String, name: &str, value: &str) {
     out.push('\'');
 }
 
-struct Writer<'a> {
-    out: &'a mut String,
+struct Writer<'a, S: ?Sized> {
+    out: &'a mut S,
     /// counter for generated attribute namespace prefixes
     next_prefix: usize,
 }
 
-impl Writer<'_> {
+impl<S: XmlSink + ?Sized> Writer<'_, S> {
     /// `default_ns`: default namespace in scope; `stream_declared`: whether
     /// the `stream` prefix is bound to [`NS_STREAMS`] in scope.
     fn element(&mut self, el: &Element, default_ns: &str, stream_declared: bool) {
@@ -109,23 +140,24 @@ impl Writer<'_> {
         let own_ns;
         let mut child_default = default_ns;
         let mut child_stream = stream_declared;
-        out.push('<');
+        out.push_str("<");
         if el.has_ns(NS_STREAMS) {
             out.push_str("stream:");
             out.push_str(el.name());
             if !stream_declared {
                 out.push_str(" xmlns:stream='");
                 out.push_str(NS_STREAMS);
-                out.push('\'');
+                out.push_str("'");
                 child_stream = true;
             }
         } else {
             out.push_str(el.name());
             if !el.has_ns(default_ns) {
-                own_ns = el.ns();
+                // `Element::ns` copies the URI: the usual one is taken from here instead.
+                own_ns = if el.has_ns(crate::NS_CLIENT) { Cow::Borrowed(crate::NS_CLIENT) } else { Cow::Owned(el.ns()) };
                 out.push_str(" xmlns='");
                 escape_into(out, &own_ns, true);
-                out.push('\'');
+                out.push_str("'");
                 child_default = &own_ns;
             }
         }
@@ -135,7 +167,7 @@ impl Writer<'_> {
             out.push_str("/>");
             return;
         }
-        out.push('>');
+        out.push_str(">");
         for node in el.nodes() {
             match node {
                 Node::Element(child) => self.element(child, child_default, child_stream),
@@ -148,7 +180,7 @@ impl Writer<'_> {
             out.push_str("stream:");
         }
         out.push_str(el.name());
-        out.push('>');
+        out.push_str(">");
     }
 
     fn attributes(&mut self, el: &Element) {
@@ -158,30 +190,33 @@ impl Writer<'_> {
                 if name.as_str() == "xmlns" {
                     continue;
                 }
-                out.push(' ');
+                out.push_str(" ");
             } else if ns.as_str() == rxml::XMLNS_XML {
                 out.push_str(" xml:");
             } else if ns.as_str() == rxml::XMLNS_XMLNS {
                 continue;
             } else {
-                let n = self.next_prefix;
+                let n = self.next_prefix.to_string();
                 self.next_prefix += 1;
-                // writing to a String cannot fail
-                let _ = write!(out, " xmlns:ns{n}='");
+                out.push_str(" xmlns:ns");
+                out.push_str(&n);
+                out.push_str("='");
                 escape_into(out, ns.as_str(), true);
-                let _ = write!(out, "' ns{n}:");
+                out.push_str("' ns");
+                out.push_str(&n);
+                out.push_str(":");
             }
             out.push_str(name.as_str());
             out.push_str("='");
             escape_into(out, value, true);
-            out.push('\'');
+            out.push_str("'");
         }
     }
 }
 
 /// Append `s` to `out`, escaped for text content or (`attr`) for a
 /// single-quoted attribute value.
-fn escape_into(out: &mut String, s: &str, attr: bool) {
+fn escape_into<S: XmlSink + ?Sized>(out: &mut S, s: &str, attr: bool) {
     let bytes = s.as_bytes();
     let mut start = 0;
     let mut i = 0;

@@ -25,6 +25,16 @@ pub enum SessionMsg {
     Resume(Box<crate::c2s::resume::ResumeRequest>),
 }
 
+impl SessionMsg {
+    /// The stanza this message carries, if it is one.
+    pub fn into_stanza(self) -> Option<Element> {
+        match self {
+            SessionMsg::Stanza(st) => Some(*st),
+            _ => None,
+        }
+    }
+}
+
 /// The sending side of a session's inbox.
 #[derive(Clone, Debug)]
 pub struct SessionHandle {
@@ -130,6 +140,13 @@ impl Router {
         }
     }
 
+    /// Run `f` on an account's resources (empty when none) under the router's read lock,
+    /// without taking a snapshot. `f` must be quick and must not wait: sending to inboxes is.
+    pub fn with_resources<R>(&self, bare: &BareJid, f: impl FnOnce(&[Resource]) -> R) -> R {
+        let map = self.accounts.read().unwrap_or_else(|e| e.into_inner());
+        f(map.get(bare).map_or(&[], Vec::as_slice))
+    }
+
     /// A snapshot of an account's resources.
     pub fn resources(&self, bare: &BareJid) -> Vec<Resource> {
         let map = self.accounts.read().unwrap_or_else(|e| e.into_inner());
@@ -163,11 +180,16 @@ pub fn resource_infos(rs: &[Resource]) -> Vec<ResourceInfo<'_>> {
 }
 
 /// Send a stanza to one resource with `to` rewritten to it; false if the inbox refused it.
-pub fn deliver_to(r: &Resource, mut stanza: Element, rewrite_to: bool) -> bool {
+pub fn deliver_to(r: &Resource, stanza: Element, rewrite_to: bool) -> bool {
+    try_deliver(r, stanza, rewrite_to).is_none()
+}
+
+/// [`deliver_to`], giving the stanza back when the inbox refuses it.
+pub fn try_deliver(r: &Resource, mut stanza: Element, rewrite_to: bool) -> Option<Element> {
     if rewrite_to {
         tern_core::xml::set_attr(&mut stanza, "to", r.jid.as_str());
     }
-    r.handle.send(SessionMsg::Stanza(Box::new(stanza)))
+    r.handle.tx.try_send(SessionMsg::Stanza(Box::new(stanza))).err().and_then(SessionMsg::into_stanza)
 }
 
 /// Parse a JID attribute value.

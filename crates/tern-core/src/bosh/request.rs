@@ -103,7 +103,7 @@ impl BodyRequest {
         let payload: Vec<Element> = el.take_contents_as_children().map(requalify).collect();
         for p in &payload {
             // Stanzas and SASL/SM negotiation only: no stream framing inside a body.
-            if p.ns() == crate::ns::STREAMS {
+            if p.has_ns(crate::ns::STREAMS) {
                 return Err(BodyError::BadPayload(p.name().to_owned()));
             }
         }
@@ -113,7 +113,7 @@ impl BodyRequest {
 
 /// An element (and descendants) in the httpbind namespace, moved to jabber:client.
 fn requalify(el: Element) -> Element {
-    if el.ns() != NS_HTTPBIND {
+    if !el.has_ns(NS_HTTPBIND) {
         return el;
     }
     let mut out = Element::bare(el.name(), crate::ns::CLIENT);

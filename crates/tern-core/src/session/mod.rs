@@ -12,7 +12,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jid::{BareJid, FullJid};
+use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 use tern_wire::{FramerError, StreamEvent, StreamHeader};
 
@@ -97,8 +97,9 @@ pub enum Output {
     /// XEP-0198: hand this connection to the hibernated session `previd`, acking `h`;
     /// call [`C2sSession::resume_failed`] if it can't be found.
     Resume { previd: String, h: u32 },
-    /// A stanza from the established client, `from` stamped, for the IM layer.
-    Stanza(Element),
+    /// A stanza from the established client for the IM layer: `from` stamped, and `to`
+    /// parsed (`None` when absent: addressed to the sender's account, RFC 6120 §8.1.1.1).
+    Stanza { stanza: Element, to: Option<Jid> },
     /// Close the stream (after the error, if any) and the connection.
     Close(Option<StreamError>),
 }
@@ -292,10 +293,10 @@ impl C2sSession {
         if !self.encrypted && self.cfg.starttls && (self.cfg.tls_required || el.is("starttls", ns::TLS)) {
             return self.handle_pre_tls(el);
         }
-        if el.ns() == ns::SASL {
+        if el.has_ns(ns::SASL) {
             return self.handle_sasl(el);
         }
-        if el.ns() == ns::SM {
+        if el.has_ns(ns::SM) {
             return self.handle_sm(el);
         }
         let Some(kind) = StanzaKind::of(&el) else {
@@ -340,13 +341,16 @@ impl C2sSession {
             }
         }
         set_attr(&mut el, "from", jid.as_str());
-        if let Err(e) = stanza::parse_to(&el) {
-            let jid = jid.clone();
-            if let Some(r) = crate::error::error_reply(&el, &e) {
-                self.deliver(swap_reply_addresses(r, &jid));
+        let to = match stanza::parse_to(&el) {
+            Ok(to) => to,
+            Err(e) => {
+                let jid = jid.clone();
+                if let Some(r) = crate::error::error_reply(&el, &e) {
+                    self.deliver(swap_reply_addresses(r, &jid));
+                }
+                return;
             }
-            return;
-        }
+        };
         if kind == StanzaKind::Iq {
             if let Err(e) = stanza::validate_iq(&el) {
                 if let Some(r) = crate::error::error_reply(&el, &e) {
@@ -371,7 +375,7 @@ impl C2sSession {
             }
         }
         let _ = now;
-        self.out.push_back(Output::Stanza(el));
+        self.out.push_back(Output::Stanza { stanza: el, to });
     }
 
     /// A result/error for our own XEP-0199 ping.

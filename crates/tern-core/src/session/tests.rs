@@ -114,7 +114,7 @@ fn established_stamps_from_and_emits_stanzas() {
     m.append_child(text_elem("body", ns::CLIENT, "hi"));
     s.handle_event(StreamEvent::Element(m), now);
     let outs = drain(&mut s);
-    let Some(Output::Stanza(st)) = outs.first() else { panic!("{outs:?}") };
+    let Some(Output::Stanza { stanza: st, .. }) = outs.first() else { panic!("{outs:?}") };
     assert_eq!(st.attr("from"), Some("alice@example.com/phone"));
 }
 

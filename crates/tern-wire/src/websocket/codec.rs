@@ -300,6 +300,22 @@ pub fn encode_frame(out: &mut Vec<u8>, opcode: Opcode, payload: &[u8]) {
     out.extend_from_slice(payload);
 }
 
+/// Append one unfragmented server frame whose payload `write` appends to `out`, so a
+/// serialized stanza needs no buffer of its own. Room for the short header (payloads under
+/// 126 bytes) is kept ahead of the payload; a longer payload is moved up to fit its header.
+pub fn encode_frame_with(out: &mut Vec<u8>, opcode: Opcode, write: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
+    out.extend_from_slice(&[0, 0]);
+    write(out);
+    let len = out.len() - start - 2;
+    let (header, n) = header_bytes(opcode, len, 0);
+    if n > 2 {
+        out.resize(out.len() + n - 2, 0);
+        out.copy_within(start + 2..start + 2 + len, start + n);
+    }
+    out[start..start + n].copy_from_slice(&header[..n]);
+}
+
 /// Append one unfragmented client frame masked with `mask` (RFC 6455 §5.3).
 pub fn encode_masked_frame(out: &mut Vec<u8>, opcode: Opcode, payload: &[u8], mask: [u8; 4]) {
     frame_header(out, opcode, payload.len(), 0x80);
@@ -308,16 +324,28 @@ pub fn encode_masked_frame(out: &mut Vec<u8>, opcode: Opcode, payload: &[u8], ma
 }
 
 fn frame_header(out: &mut Vec<u8>, opcode: Opcode, len: usize, mask_bit: u8) {
-    out.push(0x80 | opcode as u8);
+    let (header, n) = header_bytes(opcode, len, mask_bit);
+    out.extend_from_slice(&header[..n]);
+}
+
+/// A frame header (RFC 6455 §5.2) without the masking key: its bytes and their count.
+fn header_bytes(opcode: Opcode, len: usize, mask_bit: u8) -> ([u8; 10], usize) {
+    let mut h = [0u8; 10];
+    h[0] = 0x80 | opcode as u8;
     match len {
-        n if n < 126 => out.push(mask_bit | n as u8),
+        n if n < 126 => {
+            h[1] = mask_bit | n as u8;
+            (h, 2)
+        }
         n if n <= usize::from(u16::MAX) => {
-            out.push(mask_bit | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
+            h[1] = mask_bit | 126;
+            h[2..4].copy_from_slice(&(n as u16).to_be_bytes());
+            (h, 4)
         }
         n => {
-            out.push(mask_bit | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
+            h[1] = mask_bit | 127;
+            h[2..10].copy_from_slice(&(n as u64).to_be_bytes());
+            (h, 10)
         }
     }
 }

@@ -7,5 +7,5 @@ mod codec;
 mod tests;
 mod xmpp;
 
-pub use codec::{encode_close, encode_frame, encode_masked_frame, Opcode, WsCodec, WsError, WsMessage};
+pub use codec::{encode_close, encode_frame, encode_frame_with, encode_masked_frame, Opcode, WsCodec, WsError, WsMessage};
 pub use xmpp::{parse_ws_message, ws_close, ws_open, NS_FRAMING};

@@ -146,6 +146,18 @@ fn server_frames() {
     assert!(std::str::from_utf8(&out[4..]).is_ok());
 }
 
+#[test]
+fn frames_written_in_place_match_copied_ones() {
+    for len in [0, 1, 125, 126, 300, 65_535, 65_536, 70_000] {
+        let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let mut copied = b"queued".to_vec();
+        encode_frame(&mut copied, Opcode::Text, &payload);
+        let mut in_place = b"queued".to_vec();
+        encode_frame_with(&mut in_place, Opcode::Text, |out| out.extend_from_slice(&payload));
+        assert_eq!(in_place, copied, "payload of {len} bytes");
+    }
+}
+
 proptest! {
     /// Any split of a valid byte sequence decodes to the same messages.
     #[test]

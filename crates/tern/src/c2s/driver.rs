@@ -124,27 +124,39 @@ async fn shutdown_opt(rx: &mut Option<watch::Receiver<bool>>) {
     }
 }
 
+/// What woke a session's task.
+enum Wake {
+    /// The task just started: handle what the connection brought (a resumed stream's events).
+    Start,
+    Msg(SessionMsg),
+    Read(Result<bool, TransportError>),
+    Shutdown,
+    Timer,
+}
+
+/// How a turn of the session's loop ended.
+enum Turn {
+    Wait,
+    /// The session is over.
+    End,
+    /// The connection went to another session (XEP-0198 resumption).
+    HandedOff,
+}
+
 impl Driver {
     /// Returns false when this connection was handed to another session (resumption).
     ///
-    /// The work done between waits is boxed (`Box::pin`): the task's own future, which every
-    /// idle session keeps, then holds pointers instead of the largest of those state
-    /// machines (the IM layer's), a few KB per session.
+    /// The work done between waits is one boxed future per wake-up ([`Driver::turn`]): the
+    /// task's own future, which every idle session keeps, then holds a pointer instead of
+    /// the largest of those state machines (the IM layer's), a few KB per session.
     async fn run_loop(&mut self) -> bool {
         let mut events = Vec::new();
+        let mut wake = Wake::Start;
         loop {
-            while let Some(ev) = self.pending.pop_front() {
-                self.session.handle_event(ev, Instant::now());
-                if !Box::pin(self.process_outputs()).await {
-                    return false;
-                }
-            }
-            if !Box::pin(self.process_outputs()).await {
-                return false;
-            }
-            self.flush().await;
-            if self.stop || (self.session.is_closed() && !self.session.is_hibernating()) {
-                return true;
+            match Box::pin(self.turn(wake, &mut events)).await {
+                Turn::Wait => {}
+                Turn::End => return true,
+                Turn::HandedOff => return false,
             }
             // About to wait, maybe for a long time: keep nothing sized for the last burst.
             self.session.release_idle_buffers();
@@ -155,36 +167,56 @@ impl Driver {
                 events = Vec::new();
             }
             self.timer.arm(self.deadline());
-            tokio::select! {
+            wake = tokio::select! {
                 msg = self.rx.recv() => match msg {
-                    Some(m) => {
-                        let more = matches!(m, SessionMsg::Stanza(_));
-                        Box::pin(async {
-                            self.on_msg(m).await;
-                            if more {
-                                self.drain_inbox().await;
-                            }
-                        })
-                        .await
-                    }
+                    Some(m) => Wake::Msg(m),
                     None => return true,
                 },
-                r = read_opt(&mut self.transport, &mut events) => {
-                    Box::pin(self.on_read(r, &mut events)).await;
-                }
-                _ = shutdown_opt(&mut self.shutdown) => {
-                    self.shutdown = None;
-                    Box::pin(self.on_msg(SessionMsg::Kick(Box::new(StreamError::new(StreamCondition::SystemShutdown))))).await;
-                }
-                _ = &mut self.timer => {
-                    if self.hibernate_until.is_some_and(|t| t <= tokio::time::Instant::now()) {
-                        info!(session = self.handle.id, "resumption window ended");
-                        return true;
-                    }
-                    self.session.tick(Instant::now());
+                r = read_opt(&mut self.transport, &mut events) => Wake::Read(r),
+                _ = shutdown_opt(&mut self.shutdown) => Wake::Shutdown,
+                _ = &mut self.timer => Wake::Timer,
+            };
+        }
+    }
+
+    /// Handle what woke the task, then the session's events and outputs, and write.
+    async fn turn(&mut self, wake: Wake, events: &mut Vec<StreamEvent>) -> Turn {
+        match wake {
+            Wake::Start => {}
+            Wake::Msg(m) => {
+                let more = matches!(m, SessionMsg::Stanza(_));
+                self.on_msg(m).await;
+                if more {
+                    self.drain_inbox().await;
                 }
             }
+            Wake::Read(r) => self.on_read(r, events).await,
+            Wake::Shutdown => {
+                self.shutdown = None;
+                self.on_msg(SessionMsg::Kick(Box::new(StreamError::new(StreamCondition::SystemShutdown)))).await;
+            }
+            Wake::Timer => {
+                if self.hibernate_until.is_some_and(|t| t <= tokio::time::Instant::now()) {
+                    info!(session = self.handle.id, "resumption window ended");
+                    return Turn::End;
+                }
+                self.session.tick(Instant::now());
+            }
         }
+        while let Some(ev) = self.pending.pop_front() {
+            self.session.handle_event(ev, Instant::now());
+            if !self.process_outputs().await {
+                return Turn::HandedOff;
+            }
+        }
+        if !self.process_outputs().await {
+            return Turn::HandedOff;
+        }
+        self.flush().await;
+        if self.stop || (self.session.is_closed() && !self.session.is_hibernating()) {
+            return Turn::End;
+        }
+        Turn::Wait
     }
 
     /// Take the stanzas already waiting in the inbox, so that one write carries them all
@@ -321,7 +353,7 @@ impl Driver {
                         return false;
                     }
                 }
-                Output::Stanza(el) => self.stanza(el).await,
+                Output::Stanza { stanza, to } => self.stanza(stanza, to).await,
                 Output::Close(err) => self.close(err).await,
             }
         }
@@ -376,9 +408,9 @@ impl Driver {
         self.session.bound(Ok(jid));
     }
 
-    async fn stanza(&mut self, el: minidom::Element) {
+    async fn stanza(&mut self, el: minidom::Element, to: Option<jid::Jid>) {
         let Some(im) = self.im.as_mut() else { return };
-        let reply = im::handle(&self.server, im, el).await;
+        let reply = im::handle(&self.server, im, el, to).await;
         for e in reply.to_client {
             self.session.deliver(e);
         }

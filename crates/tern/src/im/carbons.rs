@@ -50,16 +50,23 @@ pub(super) fn copy_sent(server: &Server, s: &ImSession, m: &Element) {
     }
 }
 
-/// `<received/>` copies to the recipient's carbons-enabled resources that did not get it.
-pub(super) fn copy_received(resources: &[Resource], delivered: &[usize], owner: &BareJid, m: &Element) {
+/// `<received/>` copies for the recipient's carbons-enabled resources that do not get the
+/// message itself; sent with [`deliver_to`] once the message is delivered.
+pub(super) fn received_copies<'r>(
+    resources: &'r [Resource],
+    delivered: &[usize],
+    owner: &BareJid,
+    m: &Element,
+) -> Vec<(&'r Resource, Element)> {
     if !resources.iter().any(|r| r.carbons) || !eligible(m) {
-        return;
+        return Vec::new();
     }
-    for (i, r) in resources.iter().enumerate() {
-        if r.carbons && r.available() && !delivered.contains(&i) {
-            deliver_to(r, wrap("received", owner, r, m), false);
-        }
-    }
+    resources
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| r.carbons && r.available() && !delivered.contains(i))
+        .map(|(_, r)| (r, wrap("received", owner, r, m)))
+        .collect()
 }
 
 #[cfg(test)]

@@ -10,39 +10,69 @@ use tern_core::{StanzaCondition, StanzaError};
 use tracing::{debug, warn};
 
 use super::{carbons, offline, recipient, remote_error, ImSession, Reply};
-use crate::router::{deliver_to, resource_infos, SessionMsg};
+use crate::router::{deliver_to, resource_infos, try_deliver, Resource, SessionMsg};
 use crate::server::Server;
 
 /// A message from the client.
-pub(super) async fn outbound_message(server: &Server, s: &mut ImSession, stanza: Element) -> Reply {
-    let to = match recipient(s, &stanza) {
-        Ok(t) => t,
-        Err(e) => return Reply::error(&stanza, e),
-    };
+pub(super) async fn outbound_message(server: &Server, s: &mut ImSession, stanza: Element, to: Option<Jid>) -> Reply {
+    let to = recipient(s, to);
     if server.blocks(&s.bare, &to).await {
         let mut err = StanzaError::new(StanzaCondition::NotAcceptable);
         err.app = Some(Box::new(Element::bare("blocked", tern_core::ns::BLOCKING_ERRORS)));
         return Reply::error(&stanza, err);
     }
     carbons::copy_sent(server, s, &stanza);
-    let sender = Jid::from(s.jid.clone());
-    match deliver_from(server, &stanza, &to, Some(&sender)).await {
+    match deliver_from(server, stanza, &to, Some(&s.jid)).await {
         Ok(()) => Reply::default(),
-        Err(e) => Reply::error(&stanza, e),
+        Err(u) => Reply::error(&u.stanza, u.error),
     }
 }
 
-/// Deliver a message to a local JID following RFC 6121 §8.5. `Err` is what to bounce.
-pub async fn deliver_message(server: &Server, stanza: &Element, to: &Jid) -> Result<(), StanzaError> {
+/// A stanza that could not be delivered, given back with the error its sender is owed.
+#[derive(Debug)]
+pub struct Undelivered {
+    pub error: StanzaError,
+    pub stanza: Box<Element>,
+}
+
+impl Undelivered {
+    fn new(error: StanzaError, stanza: Element) -> Self {
+        Self { error, stanza: Box::new(stanza) }
+    }
+}
+
+/// Deliver a message to a local JID following RFC 6121 §8.5.
+pub async fn deliver_message(server: &Server, stanza: Element, to: &Jid) -> Result<(), Undelivered> {
     let sender = crate::router::jid_of(stanza.attr("from"));
     deliver_from(server, stanza, to, sender.as_ref()).await
 }
 
+/// What [`deliver_from`] decided while it held the router's lock, or what it must wait for
+/// without it.
+enum Step {
+    Done,
+    /// No session of the account is connected: does the account exist?
+    AskStore(Element),
+    /// No session has the resource here: another node may hold it.
+    AskCluster(Element),
+    Store(Element),
+    Refuse(StanzaCondition, Element),
+}
+
+/// What is known, beyond the connected sessions, about where a message can go.
+#[derive(Clone, Copy, Default)]
+struct Known {
+    /// The account exists (asked only when none of its sessions is connected).
+    account: Option<bool>,
+    /// The cluster was asked for the full JID and does not have it.
+    not_remote: bool,
+}
+
 /// [`deliver_message`] with the sender (the stanza's `from`) already known.
-async fn deliver_from(server: &Server, stanza: &Element, to: &Jid, sender: Option<&Jid>) -> Result<(), StanzaError> {
+async fn deliver_from(server: &Server, stanza: Element, to: &Jid, sender: Option<&Jid>) -> Result<(), Undelivered> {
     let domain = to.domain().as_str();
     if !server.is_local(domain) {
-        return Err(remote_error());
+        return Err(Undelivered::new(remote_error(), stanza));
     }
     let bare = to.to_bare();
     if bare.node().is_none() {
@@ -52,19 +82,46 @@ async fn deliver_from(server: &Server, stanza: &Element, to: &Jid, sender: Optio
     if let Some(from) = sender
         && server.blocks(&bare, from).await {
             // XEP-0191 §3.5: the blocked entity learns nothing but that delivery failed.
-            return Err(StanzaError::new(StanzaCondition::ServiceUnavailable));
+            return Err(Undelivered::new(StanzaError::new(StanzaCondition::ServiceUnavailable), stanza));
         }
-    let mtype = stanza_type(stanza);
-    let resources = server.router.resources(&bare);
-    let infos = resource_infos(&resources);
-    let decision = if resources.is_empty() && !account_exists(server, &bare).await {
-        routing::message_to_nobody(mtype)
+    let mut known = Known::default();
+    let mut stanza = stanza;
+    loop {
+        match server.router.with_resources(&bare, |rs| send_to_sessions(rs, stanza, to, &bare, known)) {
+            Step::Done => return Ok(()),
+            Step::AskStore(st) => {
+                known.account = Some(account_exists(server, &bare).await);
+                stanza = st;
+            }
+            Step::AskCluster(st) => {
+                if forward_remote(server, to, &st).await {
+                    return Ok(());
+                }
+                known.not_remote = true;
+                stanza = st;
+            }
+            Step::Store(st) => return offline::store(server, &bare, &st).await.map_err(|e| Undelivered::new(e, st)),
+            Step::Refuse(c, st) => return Err(Undelivered::new(StanzaError::new(c), st)),
+        }
+    }
+}
+
+/// Apply RFC 6121 §8.5 to the account's connected sessions `rs` and send to the chosen ones:
+/// copies to all but the last, the stanza itself to the last. Runs under the router's lock.
+fn send_to_sessions(rs: &[Resource], stanza: Element, to: &Jid, bare: &BareJid, known: Known) -> Step {
+    let mtype = stanza_type(&stanza);
+    let infos = resource_infos(rs);
+    let decision = if rs.is_empty() && known.account != Some(true) {
+        match known.account {
+            None => return Step::AskStore(stanza),
+            Some(_) => routing::message_to_nobody(mtype),
+        }
     } else {
         match to.resource() {
             Some(res) => {
-                let target = resources.iter().position(|r| r.jid.resource() == res);
-                if target.is_none() && forward_remote(server, to, stanza).await {
-                    return Ok(());
+                let target = rs.iter().position(|r| r.jid.resource() == res);
+                if target.is_none() && !known.not_remote {
+                    return Step::AskCluster(stanza);
                 }
                 routing::message_to_full(mtype, target, &infos)
             }
@@ -73,21 +130,31 @@ async fn deliver_from(server: &Server, stanza: &Element, to: &Jid, sender: Optio
     };
     match decision {
         Delivery::To(indices) => {
+            let copies = carbons::received_copies(rs, &indices, bare, &stanza);
+            let rewrite = to.resource().is_none();
+            let Some((&last, rest)) = indices.split_last() else { return Step::Store(stanza) };
             let mut delivered = false;
-            for &i in &indices {
-                let rewrite = to.resource().is_none();
-                delivered |= deliver_to(&resources[i], stanza.clone(), rewrite);
+            for &i in rest {
+                delivered |= deliver_to(&rs[i], stanza.clone(), rewrite);
             }
-            if !delivered {
-                warn!(to = %bare, "recipient sessions refused the message; storing offline");
-                return offline::store(server, &bare, stanza).await;
+            let refused = try_deliver(&rs[last], stanza, rewrite);
+            delivered |= refused.is_none();
+            match refused {
+                Some(st) if !delivered => {
+                    warn!(to = %bare, "recipient sessions refused the message; storing offline");
+                    Step::Store(st)
+                }
+                _ => {
+                    for (r, copy) in copies {
+                        deliver_to(r, copy, false);
+                    }
+                    Step::Done
+                }
             }
-            carbons::copy_received(&resources, &indices, &bare, stanza);
-            Ok(())
         }
-        Delivery::Offline => offline::store(server, &bare, stanza).await,
-        Delivery::Bounce(c) => Err(StanzaError::new(c)),
-        Delivery::Drop => Ok(()),
+        Delivery::Offline => Step::Store(stanza),
+        Delivery::Bounce(c) => Step::Refuse(c, stanza),
+        Delivery::Drop => Step::Done,
     }
 }
 
@@ -106,16 +173,18 @@ async fn account_exists(server: &Server, bare: &BareJid) -> bool {
 /// that the server or a session forwards. Errors go back to the sender when it is local.
 pub async fn route(server: &Server, stanza: Element) {
     let Some(to) = crate::router::jid_of(stanza.attr("to")) else { return };
-    let result = match stanza.name() {
-        "message" => deliver_message(server, &stanza, &to).await,
-        "iq" => deliver_iq(server, &stanza, &to).await,
-        _ => {
-            let _: () = super::presence::deliver_inbound(server, stanza.clone(), &to).await;
-            Ok(())
-        },
-    };
-    if let Err(e) = result {
-        bounce(server, &stanza, e);
+    match stanza.name() {
+        "message" => {
+            if let Err(u) = deliver_message(server, stanza, &to).await {
+                bounce(server, &u.stanza, u.error);
+            }
+        }
+        "iq" => {
+            if let Err(e) = deliver_iq(server, &stanza, &to).await {
+                bounce(server, &stanza, e);
+            }
+        }
+        _ => super::presence::deliver_inbound(server, stanza, &to).await,
     }
 }
 
@@ -165,8 +234,8 @@ pub async fn reroute(server: &Server, stanza: Element) {
         "message" => {
             let Some(to) = crate::router::jid_of(stanza.attr("to")) else { return };
             let bare = Jid::from(to.to_bare());
-            if let Err(e) = deliver_message(server, &stanza, &bare).await {
-                bounce(server, &stanza, e);
+            if let Err(u) = deliver_message(server, stanza, &bare).await {
+                bounce(server, &u.stanza, u.error);
             }
         }
         "iq" if matches!(stanza.attr("type"), Some("get") | Some("set")) => {
@@ -179,7 +248,7 @@ pub async fn reroute(server: &Server, stanza: Element) {
 /// Stanzas a client never acknowledged when its session ended (XEP-0198 §5).
 pub async fn deliver_unacked(server: &Server, stanzas: Vec<Element>) {
     for st in stanzas {
-        if st.ns() == tern_core::ns::CLIENT {
+        if st.has_ns(tern_core::ns::CLIENT) {
             reroute(server, st).await;
         }
     }

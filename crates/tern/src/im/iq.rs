@@ -26,11 +26,8 @@ const SERVER_FEATURES: &[&str] = &[
     "msgoffline",
 ];
 
-pub(super) async fn outbound(server: &Server, s: &mut ImSession, iq: Element) -> Reply {
-    let to = match recipient(s, &iq) {
-        Ok(t) => t,
-        Err(e) => return Reply::error(&iq, e),
-    };
+pub(super) async fn outbound(server: &Server, s: &mut ImSession, iq: Element, to: Option<Jid>) -> Reply {
+    let to = recipient(s, to);
     let for_server = to.node().is_none() && to.resource().is_none() && to.domain().as_str() == s.vhost;
     let for_account = to.resource().is_none() && to.to_bare() == s.bare;
     let is_request = matches!(iq.attr("type"), Some("get") | Some("set"));

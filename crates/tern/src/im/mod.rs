@@ -69,22 +69,19 @@ impl Reply {
     }
 }
 
-/// Handle one stanza from an established client (`from` already stamped).
-pub async fn handle(server: &Server, s: &mut ImSession, stanza: Element) -> Reply {
+/// Handle one stanza from an established client (`from` already stamped, `to` parsed).
+pub async fn handle(server: &Server, s: &mut ImSession, stanza: Element, to: Option<Jid>) -> Reply {
     match StanzaKind::of(&stanza) {
-        Some(StanzaKind::Message) => delivery::outbound_message(server, s, stanza).await,
-        Some(StanzaKind::Presence) => presence::outbound(server, s, stanza).await,
-        Some(StanzaKind::Iq) => iq::outbound(server, s, stanza).await,
+        Some(StanzaKind::Message) => delivery::outbound_message(server, s, stanza, to).await,
+        Some(StanzaKind::Presence) => presence::outbound(server, s, stanza, to).await,
+        Some(StanzaKind::Iq) => iq::outbound(server, s, stanza, to).await,
         None => Reply::default(),
     }
 }
 
 /// The recipient of a stanza: `to`, or the sender's own account when absent (RFC 6120 §8.1.1.1).
-fn recipient(s: &ImSession, stanza: &Element) -> Result<Jid, StanzaError> {
-    match stanza.attr("to") {
-        None => Ok(Jid::from(s.bare.clone())),
-        Some(t) => Jid::new(t).map_err(|_| StanzaError::new(StanzaCondition::JidMalformed)),
-    }
+fn recipient(s: &ImSession, to: Option<Jid>) -> Jid {
+    to.unwrap_or_else(|| Jid::from(s.bare.clone()))
 }
 
 /// Error for an address this server does not serve (no s2s yet).

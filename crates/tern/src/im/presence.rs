@@ -16,18 +16,15 @@ use crate::router::{deliver_to, StoredPresence};
 use crate::server::Server;
 
 /// A presence stanza from the client.
-pub(super) async fn outbound(server: &Server, s: &mut ImSession, stanza: Element) -> Reply {
+pub(super) async fn outbound(server: &Server, s: &mut ImSession, stanza: Element, to: Option<Jid>) -> Reply {
     let ptype = stanza_type(&stanza).to_owned();
     match ptype.as_str() {
         "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" => {
-            let to = match recipient(s, &stanza) {
-                Ok(t) => t.to_bare(),
-                Err(e) => return Reply::error(&stanza, e),
-            };
+            let to = recipient(s, to).to_bare();
             subscription_out(server, &s.bare, &to, stanza, &ptype).await;
             Reply::default()
         }
-        "available" | "unavailable" if stanza.attr("to").is_some() => directed(server, s, stanza).await,
+        "available" | "unavailable" if let Some(to) = to => directed(server, s, stanza, to).await,
         "available" => broadcast_available(server, s, stanza).await,
         "unavailable" => {
             broadcast_unavailable(server, s, stanza).await;
@@ -38,11 +35,7 @@ pub(super) async fn outbound(server: &Server, s: &mut ImSession, stanza: Element
 }
 
 /// Directed presence (§4.6): routed, and remembered for the unavailable broadcast.
-async fn directed(server: &Server, s: &mut ImSession, stanza: Element) -> Reply {
-    let to = match recipient(s, &stanza) {
-        Ok(t) => t,
-        Err(e) => return Reply::error(&stanza, e),
-    };
+async fn directed(server: &Server, s: &mut ImSession, stanza: Element, to: Jid) -> Reply {
     if server.blocks(&s.bare, &to).await {
         return Reply::default();
     }

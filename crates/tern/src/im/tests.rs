@@ -58,7 +58,9 @@ fn stanza(name: &str, from: &FullJid, attrs: &[(&str, &str)]) -> Element {
 async fn send(server: &Server, f: &mut Fake, el: Element) -> Reply {
     let mut el = el;
     set_attr(&mut el, "from", f.im.jid.as_str());
-    handle(server, &mut f.im, el).await
+    // as the session hands it over (tern_core::session::Output::Stanza)
+    let to = tern_core::stanza::parse_to(&el).expect("a valid 'to' in the test's stanza");
+    handle(server, &mut f.im, el, to).await
 }
 
 async fn available(server: &Server, f: &mut Fake) -> Reply {

@@ -14,7 +14,7 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use minidom::Element;
 use tern_core::{StreamCondition, StreamError};
-use tern_wire::websocket::{encode_close, encode_frame, parse_ws_message, ws_close, ws_open, Opcode, WsCodec, WsError, WsMessage};
+use tern_wire::websocket::{encode_close, encode_frame, encode_frame_with, parse_ws_message, ws_close, ws_open, Opcode, WsCodec, WsError, WsMessage};
 use tern_wire::{FramerError, Limits, StreamEvent};
 use tokio::io::AsyncWriteExt as _;
 use tokio::time::Instant;
@@ -172,12 +172,12 @@ impl Transport for WsTransport {
     fn queue_open(&mut self, id: &str, from: Option<&str>, features: Option<&Element>) {
         self.text(&ws_open(from.unwrap_or(""), id, Some("en")));
         if let Some(f) = features {
-            self.text(&tern_wire::to_string(f));
+            self.queue(f);
         }
     }
 
     fn queue(&mut self, el: &Element) {
-        self.text(&tern_wire::to_string(el));
+        encode_frame_with(&mut self.out, Opcode::Text, |out| tern_wire::write_element(out, el, None));
     }
 
     fn queue_close(&mut self, err: Option<&StreamError>) {
