@@ -1,7 +1,12 @@
 //! Delivery rules for stanzas addressed to local accounts (RFC 6121 §8.5), as pure functions
 //! over the recipient's sessions.
 
+use smallvec::SmallVec;
+
 use crate::error::StanzaCondition;
+
+/// Indices of the chosen sessions: an account rarely has more than a few, so they stay inline.
+pub type Targets = SmallVec<[usize; 4]>;
 
 /// What the router knows about one connected resource of the recipient.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,7 +22,7 @@ pub struct ResourceInfo<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Delivery {
     /// To these resources (indices into the slice given).
-    To(Vec<usize>),
+    To(Targets),
     /// Into offline storage (RFC 6121 §8.5.2.2.1; XEP-0160).
     Offline,
     /// Back to the sender as an error.
@@ -26,7 +31,7 @@ pub enum Delivery {
     Drop,
 }
 
-fn non_negative(resources: &[ResourceInfo<'_>]) -> Vec<usize> {
+fn non_negative(resources: &[ResourceInfo<'_>]) -> Targets {
     resources
         .iter()
         .enumerate()
@@ -58,7 +63,7 @@ pub fn message_to_bare(msg_type: &str, resources: &[ResourceInfo<'_>]) -> Delive
 pub fn message_to_full(msg_type: &str, target: Option<usize>, resources: &[ResourceInfo<'_>]) -> Delivery {
     match (target, msg_type) {
         (_, "error") => Delivery::Drop,
-        (Some(i), _) => Delivery::To(vec![i]),
+        (Some(i), _) => Delivery::To(smallvec::smallvec![i]),
         (None, "groupchat") => Delivery::Bounce(StanzaCondition::ServiceUnavailable),
         (None, "headline") => Delivery::Drop,
         (None, t) => message_to_bare(t, resources),
@@ -77,7 +82,7 @@ pub fn message_to_nobody(msg_type: &str) -> Delivery {
 /// get/set and nothing for result/error.
 pub fn iq_to_full(iq_type: &str, target: Option<usize>) -> Delivery {
     match (target, iq_type) {
-        (Some(i), _) => Delivery::To(vec![i]),
+        (Some(i), _) => Delivery::To(smallvec::smallvec![i]),
         (None, "get") | (None, "set") => Delivery::Bounce(StanzaCondition::ServiceUnavailable),
         (None, _) => Delivery::Drop,
     }
@@ -100,8 +105,8 @@ mod tests {
     #[test]
     fn bare_chat_goes_to_highest_priority_ties() {
         let rs = [r("a", 1, true), r("b", 5, true), r("c", 5, true), r("d", 9, false)];
-        assert_eq!(message_to_bare("chat", &rs), Delivery::To(vec![1, 2]));
-        assert_eq!(message_to_bare("normal", &rs), Delivery::To(vec![1, 2]));
+        assert_eq!(message_to_bare("chat", &rs), Delivery::To(Targets::from_slice(&[1, 2])));
+        assert_eq!(message_to_bare("normal", &rs), Delivery::To(Targets::from_slice(&[1, 2])));
     }
 
     #[test]
@@ -122,14 +127,14 @@ mod tests {
     #[test]
     fn headline_to_all_non_negative() {
         let rs = [r("a", 0, true), r("b", 3, true), r("c", -5, true)];
-        assert_eq!(message_to_bare("headline", &rs), Delivery::To(vec![0, 1]));
+        assert_eq!(message_to_bare("headline", &rs), Delivery::To(Targets::from_slice(&[0, 1])));
     }
 
     #[test]
     fn full_jid_rules() {
         let rs = [r("a", 0, true), r("b", -1, true)];
-        assert_eq!(message_to_full("chat", Some(1), &rs), Delivery::To(vec![1]));
-        assert_eq!(message_to_full("chat", None, &rs), Delivery::To(vec![0]));
+        assert_eq!(message_to_full("chat", Some(1), &rs), Delivery::To(Targets::from_slice(&[1])));
+        assert_eq!(message_to_full("chat", None, &rs), Delivery::To(Targets::from_slice(&[0])));
         assert_eq!(message_to_full("chat", None, &[]), Delivery::Offline);
         assert_eq!(message_to_full("headline", None, &rs), Delivery::Drop);
         assert_eq!(message_to_full("groupchat", None, &rs), Delivery::Bounce(StanzaCondition::ServiceUnavailable));
@@ -139,7 +144,7 @@ mod tests {
     fn iq_rules() {
         assert_eq!(iq_to_full("get", None), Delivery::Bounce(StanzaCondition::ServiceUnavailable));
         assert_eq!(iq_to_full("result", None), Delivery::Drop);
-        assert_eq!(iq_to_full("set", Some(0)), Delivery::To(vec![0]));
+        assert_eq!(iq_to_full("set", Some(0)), Delivery::To(Targets::from_slice(&[0])));
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! the full parser, which decides (and names the error). Unit tests and the
 //! `document_fastpath` fuzz target compare the two.
 
+use std::borrow::Cow;
+
 use minidom::Element;
 use rxml::strings::Namespace;
 use rxml::xml_map::Entry;
@@ -103,7 +105,7 @@ impl<'a> Reader<'a> {
         }
         self.expect(b'<')?;
         let name = self.name()?;
-        let mut own_ns: Option<String> = None;
+        let mut own_ns: Option<Cow<'a, str>> = None;
         let mut attrs = AttrMap::new();
         let mut count = 0;
         let empty = loop {
@@ -141,7 +143,7 @@ impl<'a> Reader<'a> {
                     match attrs.entry(attr_ns.unwrap_or(Namespace::NONE), key) {
                         Entry::Occupied(_) => return None,
                         Entry::Vacant(v) => {
-                            v.insert(value);
+                            v.insert(value.into_owned());
                         }
                     }
                 }
@@ -156,7 +158,7 @@ impl<'a> Reader<'a> {
         loop {
             let text = self.text()?;
             if !text.is_empty() {
-                el.append_text(text);
+                el.append_text(text.into_owned());
             }
             // At '<'.
             match self.b.get(self.i + 1).copied()? {
@@ -193,7 +195,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A quoted attribute value, entities decoded.
-    fn attr_value(&mut self) -> Option<String> {
+    fn attr_value(&mut self) -> Option<Cow<'a, str>> {
         let quote = self.peek()?;
         if quote != b'\'' && quote != b'"' {
             return None;
@@ -214,7 +216,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Character data up to the next `<` (which must exist), entities decoded.
-    fn text(&mut self) -> Option<String> {
+    fn text(&mut self) -> Option<Cow<'a, str>> {
         let start = self.i;
         let len = self.b[start..].iter().position(|&c| c == b'<')?;
         self.i = start + len;
@@ -227,8 +229,12 @@ impl<'a> Reader<'a> {
 }
 
 /// Decode the predefined entities and character references, checking every character is
-/// an XML `Char`; `None` for anything else (an unknown entity, a bare `&`).
-fn decode(raw: &str) -> Option<String> {
+/// an XML `Char`; `None` for anything else (an unknown entity, a bare `&`). Text without a
+/// reference is returned as it is, uncopied.
+fn decode(raw: &str) -> Option<Cow<'_, str>> {
+    if !raw.contains('&') {
+        return plain_chars_ok(raw).then_some(Cow::Borrowed(raw));
+    }
     let mut out = String::with_capacity(raw.len());
     let mut rest = raw;
     loop {
@@ -239,7 +245,7 @@ fn decode(raw: &str) -> Option<String> {
         }
         out.push_str(plain);
         if tail.is_empty() {
-            return Some(out);
+            return Some(Cow::Owned(out));
         }
         let end = tail.find(';')?;
         let c = match &tail[1..end] {

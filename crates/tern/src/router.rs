@@ -173,7 +173,7 @@ impl Router {
 }
 
 /// The view the pure routing rules need.
-pub fn resource_infos(rs: &[Resource]) -> Vec<ResourceInfo<'_>> {
+pub fn resource_infos(rs: &[Resource]) -> smallvec::SmallVec<[ResourceInfo<'_>; 4]> {
     rs.iter()
         .map(|r| ResourceInfo { resource: r.jid.resource().as_str(), priority: r.priority, available: r.available() })
         .collect()

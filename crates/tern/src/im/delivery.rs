@@ -74,7 +74,7 @@ async fn deliver_from(server: &Server, stanza: Element, to: &Jid, sender: Option
     if !server.is_local(domain) {
         return Err(Undelivered::new(remote_error(), stanza));
     }
-    let bare = to.to_bare();
+    let bare = to.clone().into_bare();
     if bare.node().is_none() {
         // A message to the server itself: nothing here consumes messages.
         return Ok(());
