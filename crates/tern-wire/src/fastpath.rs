@@ -19,6 +19,10 @@ use rxml::{AttrMap, NcName};
 
 use crate::limits::Limits;
 
+/// `xml:` and `xmlns:`'s namespace names (Namespaces in XML 1.0 §3, "Reserved Prefixes
+/// and Namespace Names").
+const RESERVED_NAMESPACES: [&str; 2] = ["http://www.w3.org/XML/1998/namespace", "http://www.w3.org/2000/xmlns/"];
+
 /// Parse `doc` (one root element, optional surrounding whitespace); unprefixed element
 /// names without an `xmlns` in scope get `default_ns`. `None`: not in the subset, or not
 /// well-formed, or over a limit: use the full parser.
@@ -134,7 +138,9 @@ impl<'a> Reader<'a> {
             }
             match (attr_ns, local) {
                 (None, "xmlns") => {
-                    if own_ns.replace(value).is_some() {
+                    // A reserved namespace name may not be the default namespace
+                    // (Namespaces in XML 1.0 §3): the full parser names the error.
+                    if RESERVED_NAMESPACES.contains(&&*value) || own_ns.replace(value).is_some() {
                         return None;
                     }
                 }

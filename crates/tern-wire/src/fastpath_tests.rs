@@ -52,6 +52,8 @@ fn the_rest_goes_to_the_full_parser() {
         "<a xmlns:p='urn:p' p:b='1'/>",
         "<a b='1' b='2'/>",
         "<a xmlns='x' xmlns='y'/>",
+        "<a xmlns='http://www.w3.org/XML/1998/namespace'/>",
+        "<a><b xmlns='http://www.w3.org/2000/xmlns/'/></a>",
         "<a b='1'c='2'/>",
         "<a b=1/>",
         "<a b='<'/>",
