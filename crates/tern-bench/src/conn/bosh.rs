@@ -315,7 +315,7 @@ impl BoshConn {
     /// One response body, in order: its stanzas become events; a terminate body ends the
     /// session with [`Event::Close`].
     fn process(&mut self, opens: bool, body: Element) -> Result<(), ClientError> {
-        let answer = read(body)?;
+        let answer = read(body, self.state == State::Terminating)?;
         if self.state == State::Creating {
             let (sid, requests) = answer
                 .session

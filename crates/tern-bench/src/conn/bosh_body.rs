@@ -63,8 +63,11 @@ pub(super) struct Answer {
 
 /// Read a response body; terminal conditions other than a stream error, and the
 /// recoverable binding error (never expected: no request is ever sent twice while its
-/// response is outstanding), are errors.
-pub(super) fn read(mut body: Element) -> Result<Answer, ClientError> {
+/// response is outstanding), are errors. Once our own terminate request is out
+/// (`terminating`), `other-request` on a held request is the session ending as asked
+/// (XEP-0124 §17.2: "another request being processed at the same time has caused the
+/// session to be terminated"; ejabberd answers held requests so).
+pub(super) fn read(mut body: Element, terminating: bool) -> Result<Answer, ClientError> {
     if !body.is("body", NS_HTTPBIND) {
         return Err(ClientError::Bosh(
             "response is not an httpbind <body/>".into(),
@@ -73,6 +76,7 @@ pub(super) fn read(mut body: Element) -> Result<Answer, ClientError> {
     let terminated = match body.attr("type") {
         Some("terminate") => match body.attr("condition").unwrap_or("") {
             "" | "remote-stream-error" => true,
+            "other-request" if terminating => true,
             other => return Err(ClientError::Bosh(format!("terminated: {other}"))),
         },
         Some("error") => return Err(ClientError::Bosh("recoverable binding error".into())),
@@ -96,7 +100,7 @@ mod tests {
     use super::*;
 
     fn answer(xml: &str) -> Result<Answer, ClientError> {
-        read(xml.replace("HB", NS_HTTPBIND).parse().unwrap())
+        read(xml.replace("HB", NS_HTTPBIND).parse().unwrap(), false)
     }
 
     #[test]
@@ -139,6 +143,17 @@ mod tests {
         let a = answer("<body xmlns='HB' type='terminate'/>").unwrap();
         assert!(a.terminated && a.session.is_none());
         let e = answer("<body xmlns='HB' type='terminate' condition='item-not-found'/>");
+        assert_eq!(e.unwrap_err().kind(), "bosh: terminated: item-not-found");
+        let held = "<body xmlns='HB' type='terminate' condition='other-request'/>";
+        assert_eq!(answer(held).unwrap_err().kind(), "bosh: terminated: other-request");
+        let ended = read(held.replace("HB", NS_HTTPBIND).parse().unwrap(), true).unwrap();
+        assert!(ended.terminated);
+        let e = read(
+            "<body xmlns='http://jabber.org/protocol/httpbind' type='terminate' condition='item-not-found'/>"
+                .parse()
+                .unwrap(),
+            true,
+        );
         assert_eq!(e.unwrap_err().kind(), "bosh: terminated: item-not-found");
         let e = answer("<body xmlns='HB' type='error'/>");
         assert_eq!(e.unwrap_err().kind(), "bosh: recoverable binding error");

@@ -167,6 +167,32 @@ async fn termination_and_stream_errors() {
 }
 
 #[tokio::test]
+async fn a_held_request_ended_by_our_terminate_is_the_close() {
+    let mut c = conn().await;
+    c.queue_open("localhost");
+    let rid = send(&mut c)[0].0;
+    respond(&mut c, rid, "<body xmlns='HB' sid='S' requests='2'/>").unwrap();
+    let held = send(&mut c);
+    assert_eq!(held.len(), 1, "one empty request held");
+    c.queue.push_back(Next::Terminate);
+    let sent = send(&mut c);
+    assert!(sent[0].1.contains("type='terminate'"), "{}", sent[0].1);
+    // ejabberd answers the held request so once it has the terminate request.
+    respond(&mut c, held[0].0, "<body xmlns='HB' type='terminate' condition='other-request'/>").unwrap();
+    assert_eq!(names(&mut c), ["Open", "Close"]);
+    assert_eq!(c.state, State::Ended);
+
+    // Before our terminate, the same answer is the server ending the session: an error.
+    let mut c = conn().await;
+    c.queue_open("localhost");
+    let rid = send(&mut c)[0].0;
+    respond(&mut c, rid, "<body xmlns='HB' sid='S' requests='2'/>").unwrap();
+    let held = send(&mut c);
+    let e = respond(&mut c, held[0].0, "<body xmlns='HB' type='terminate' condition='other-request'/>");
+    assert_eq!(e.unwrap_err().kind(), "bosh: terminated: other-request");
+}
+
+#[tokio::test]
 async fn a_closed_keepalive_connection_gets_the_request_again() {
     let mut c = conn().await;
     c.queue_open("localhost");
