@@ -145,7 +145,10 @@ mod tests {
         let e = answer("<body xmlns='HB' type='terminate' condition='item-not-found'/>");
         assert_eq!(e.unwrap_err().kind(), "bosh: terminated: item-not-found");
         let held = "<body xmlns='HB' type='terminate' condition='other-request'/>";
-        assert_eq!(answer(held).unwrap_err().kind(), "bosh: terminated: other-request");
+        assert_eq!(
+            answer(held).unwrap_err().kind(),
+            "bosh: terminated: other-request"
+        );
         let ended = read(held.replace("HB", NS_HTTPBIND).parse().unwrap(), true).unwrap();
         assert!(ended.terminated);
         let e = read(

@@ -50,6 +50,15 @@ fn respond(c: &mut BoshConn, rid: u64, body: &str) -> Result<(), ClientError> {
     )
 }
 
+/// A session created with `requests='2'` (its Open event still queued); the last rid used.
+async fn live() -> (BoshConn, u64) {
+    let mut c = conn().await;
+    c.queue_open("localhost");
+    let rid = send(&mut c)[0].0;
+    respond(&mut c, rid, "<body xmlns='HB' sid='S' requests='2'/>").unwrap();
+    (c, rid)
+}
+
 fn names(c: &mut BoshConn) -> Vec<String> {
     c.events
         .drain(..)
@@ -138,10 +147,7 @@ async fn creation_restart_and_one_request_held() {
 
 #[tokio::test]
 async fn termination_and_stream_errors() {
-    let mut c = conn().await;
-    c.queue_open("localhost");
-    let rid = send(&mut c)[0].0;
-    respond(&mut c, rid, "<body xmlns='HB' sid='S' requests='2'/>").unwrap();
+    let (mut c, rid) = live().await;
     assert_eq!(names(&mut c), ["Open"]);
     c.queue.push_back(Next::Terminate);
     c.queue_with(|s| s.write_str("<message/>"));
@@ -168,27 +174,30 @@ async fn termination_and_stream_errors() {
 
 #[tokio::test]
 async fn a_held_request_ended_by_our_terminate_is_the_close() {
-    let mut c = conn().await;
-    c.queue_open("localhost");
-    let rid = send(&mut c)[0].0;
-    respond(&mut c, rid, "<body xmlns='HB' sid='S' requests='2'/>").unwrap();
+    let (mut c, _) = live().await;
     let held = send(&mut c);
     assert_eq!(held.len(), 1, "one empty request held");
     c.queue.push_back(Next::Terminate);
     let sent = send(&mut c);
     assert!(sent[0].1.contains("type='terminate'"), "{}", sent[0].1);
     // ejabberd answers the held request so once it has the terminate request.
-    respond(&mut c, held[0].0, "<body xmlns='HB' type='terminate' condition='other-request'/>").unwrap();
+    respond(
+        &mut c,
+        held[0].0,
+        "<body xmlns='HB' type='terminate' condition='other-request'/>",
+    )
+    .unwrap();
     assert_eq!(names(&mut c), ["Open", "Close"]);
     assert_eq!(c.state, State::Ended);
 
     // Before our terminate, the same answer is the server ending the session: an error.
-    let mut c = conn().await;
-    c.queue_open("localhost");
-    let rid = send(&mut c)[0].0;
-    respond(&mut c, rid, "<body xmlns='HB' sid='S' requests='2'/>").unwrap();
+    let (mut c, _) = live().await;
     let held = send(&mut c);
-    let e = respond(&mut c, held[0].0, "<body xmlns='HB' type='terminate' condition='other-request'/>");
+    let e = respond(
+        &mut c,
+        held[0].0,
+        "<body xmlns='HB' type='terminate' condition='other-request'/>",
+    );
     assert_eq!(e.unwrap_err().kind(), "bosh: terminated: other-request");
 }
 
